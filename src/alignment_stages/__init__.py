@@ -1,0 +1,4 @@
+"""Alignment Stages
+"""
+
+__version__ = "0.1"

@@ -1,0 +1,63 @@
+"""Validated parameters of the `data_curation` pipeline (conf/base/parameters_data_curation.yml)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FormatName = Literal[
+    "prompt_chosen_rejected", "hh_rlhf", "ultrafeedback_binarized", "pku_saferlhf", "shp"
+]
+
+SPLIT_NAMES = (
+    "sft_examples",
+    "preference_train",
+    "preference_val",
+    "ppo_prompts",
+    "eval_prompts",
+    "capability_probe",
+)
+
+
+class StrictModel(BaseModel):
+    """A typo in a parameter file is an error, not a silently ignored key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LengthLimits(StrictModel):
+    max_prompt_chars: int = Field(4000, gt=0, description="longest prompt kept, after normalising")
+    max_response_chars: int = Field(4000, gt=0, description="longest chosen/rejected answer kept")
+
+
+class SplitFractions(StrictModel):
+    """Share of prompt groups per split. Every prompt group lands in exactly one split."""
+
+    sft_examples: float = Field(0.30, ge=0, le=1)
+    preference_train: float = Field(0.35, ge=0, le=1)
+    preference_val: float = Field(0.07, ge=0, le=1)
+    ppo_prompts: float = Field(0.13, ge=0, le=1)
+    eval_prompts: float = Field(0.10, ge=0, le=1)
+    capability_probe: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = sum(getattr(self, name) for name in SPLIT_NAMES)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"split fractions must sum to 1.0, got {total:.6f}")
+        return self
+
+
+class DataCurationParams(StrictModel):
+    seed: int = Field(0, description="salt of the prompt-group split hash")
+    max_bad_fraction: float = Field(
+        0.2, ge=0, le=1, description="a file with a larger quarantined share stops the run"
+    )
+    formats: dict[str, FormatName] = Field(
+        default_factory=dict, description="per-file format override: file name → format"
+    )
+    detection_sample_size: int = Field(200, gt=0, description="records sampled to detect a format")
+    lengths: LengthLimits = Field(default_factory=LengthLimits)
+    splits: SplitFractions = Field(default_factory=SplitFractions)

@@ -1,0 +1,239 @@
+"""Curate every source file into canonical pairs; quarantine, with a reason, everything else.
+
+Conservation is the invariant: for every file, records read == pairs accepted + records
+quarantined (duplicates included). `tests/curation/test_curate.py` holds it to that.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from alignment_stages.curation.config import DataCurationParams, LengthLimits
+from alignment_stages.curation.formats import FORMATS, detect_format
+from alignment_stages.curation.normalise import normalise_text, pair_id, render_prompt_text
+from alignment_stages.curation.readers import SUPPORTED_SUFFIXES, RawRecord, read_records
+from alignment_stages.curation.schema import ParsedPair, Reason, RecordError
+
+logger = logging.getLogger(__name__)
+
+PAIR_COLUMNS = (
+    "pair_id", "source", "source_format", "record_index", "prompt_messages", "prompt_text",
+    "chosen", "rejected", "chosen_score", "rejected_score", "chosen_safe", "rejected_safe",
+    "category",
+)  # fmt: skip
+QUARANTINE_COLUMNS = ("source", "record_index", "reason", "detail", "original")
+PAIR_DTYPES = {
+    "record_index": "int64",
+    "chosen_score": "float64",
+    "rejected_score": "float64",
+    "chosen_safe": "boolean",
+    "rejected_safe": "boolean",
+}
+
+
+class CurationQualityError(ValueError):
+    """A source file has more quarantined records than `max_bad_fraction` allows."""
+
+
+@dataclass
+class CurationResult:
+    curated_pairs: pd.DataFrame
+    quarantined_records: pd.DataFrame
+    curation_report: dict[str, Any]
+
+
+@dataclass
+class _Columns:
+    """Column-wise accumulation: a million rows as lists is far lighter than a million dicts."""
+
+    names: tuple[str, ...]
+    data: dict[str, list[Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = {name: [] for name in self.names}
+
+    def append(self, *values: Any) -> None:
+        for column, value in zip(self.data.values(), values, strict=True):
+            column.append(value)
+
+    def to_frame(self, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
+        frame = pd.DataFrame(self.data, columns=list(self.names))
+        return frame.astype(dict(dtypes)) if dtypes else frame
+
+
+@dataclass
+class _FileCounts:
+    format: str | None
+    format_source: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+
+    def as_report(self) -> dict[str, Any]:
+        total_bad = sum(self.quarantined.values())
+        return {
+            "format": self.format,
+            "format_source": self.format_source,
+            "read": self.read,
+            "accepted": self.accepted,
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "quarantined_total": total_bad,
+            "bad_fraction": round(total_bad / self.read, 6) if self.read else 0.0,
+        }
+
+
+def _normalised_pair(parsed: ParsedPair, limits: LengthLimits) -> tuple[list[dict], str, str, str]:
+    """Normalise every text, then apply the content checks in a fixed order."""
+    messages = [
+        {"role": m["role"], "content": normalise_text(m["content"])} for m in parsed.prompt_messages
+    ]
+    chosen, rejected = normalise_text(parsed.chosen), normalise_text(parsed.rejected)
+    prompt_last = messages[-1]["content"] if messages else ""
+    for name, text in (("prompt", prompt_last), ("chosen", chosen), ("rejected", rejected)):
+        if not text:
+            raise RecordError(Reason.EMPTY_TEXT, f"{name} is empty after normalisation")
+    if chosen == rejected:
+        raise RecordError(Reason.IDENTICAL_PAIR, "chosen and rejected are the same text")
+    if parsed.chosen_score is not None and parsed.chosen_score == parsed.rejected_score:
+        raise RecordError(Reason.TIE_SCORE, f"both answers score {parsed.chosen_score:g}")
+    prompt_text = render_prompt_text(messages)
+    checks = (
+        ("prompt", prompt_text, limits.max_prompt_chars, "max_prompt_chars"),
+        ("chosen", chosen, limits.max_response_chars, "max_response_chars"),
+        ("rejected", rejected, limits.max_response_chars, "max_response_chars"),
+    )
+    for name, text, limit, key in checks:
+        if len(text) > limit:
+            raise RecordError(Reason.TOO_LONG, f"{name} has {len(text)} characters > {key}={limit}")
+    return messages, prompt_text, chosen, rejected
+
+
+def _sample_for_detection(
+    records: Iterator[RawRecord], size: int
+) -> tuple[list[RawRecord], Iterator[RawRecord]]:
+    head = list(itertools.islice(records, size))
+    return head, itertools.chain(head, records)
+
+
+class _Curator:
+    """Holds the state shared across files: accumulated columns and the dedup index."""
+
+    def __init__(self, params: DataCurationParams):
+        self.params = params
+        self.pairs = _Columns(PAIR_COLUMNS)
+        self.quarantine = _Columns(QUARANTINE_COLUMNS)
+        self.seen: dict[str, tuple[str, int, int]] = {}  # pair_id → (source, index, raw hash)
+
+    def curate_file(self, source: str, data: bytes) -> _FileCounts:
+        head, records = _sample_for_detection(
+            read_records(source, data), self.params.detection_sample_size
+        )
+        override = self.params.formats.get(source)
+        format_name = override or detect_format([r.record for r in head if r.record is not None])
+        counts = _FileCounts(format_name, "override" if override else "detected")
+        for raw in records:
+            counts.read += 1
+            try:
+                self._accept(source, format_name, raw)
+                counts.accepted += 1
+            except RecordError as error:
+                counts.quarantined[error.reason.value] += 1
+                original = raw.original
+                if original is None:
+                    original = json.dumps(raw.record, ensure_ascii=False, default=str)
+                self.quarantine.append(source, raw.index, error.reason.value, error.detail, original)
+        return counts
+
+    def _accept(self, source: str, format_name: str | None, raw: RawRecord) -> None:
+        if raw.error is not None:
+            raise raw.error
+        if format_name is None:
+            fields = ", ".join(sorted(raw.record)[:12])
+            raise RecordError(Reason.UNKNOWN_FORMAT, f"no known format has the fields: {fields}")
+        parsed = FORMATS[format_name].parse(raw.record)
+        messages, prompt_text, chosen, rejected = _normalised_pair(parsed, self.params.lengths)
+        identity = pair_id(prompt_text, chosen, rejected)
+        raw_hash = hash((repr(parsed.prompt_messages), parsed.chosen, parsed.rejected))
+        if identity in self.seen:
+            first_source, first_index, first_raw_hash = self.seen[identity]
+            kind = "exact duplicate" if raw_hash == first_raw_hash else "duplicate after normalising"
+            raise RecordError(Reason.DUPLICATE, f"{kind} of {first_source} record {first_index}")
+        self.seen[identity] = (source, raw.index, raw_hash)
+        self.pairs.append(
+            identity, source, format_name, raw.index, messages, prompt_text, chosen, rejected,
+            parsed.chosen_score, parsed.rejected_score, parsed.chosen_safe, parsed.rejected_safe,
+            parsed.category,
+        )  # fmt: skip
+
+
+def curate_files(
+    files: Mapping[str, Callable[[], bytes]], params: DataCurationParams
+) -> CurationResult:
+    """Curate each file in name order (so results never depend on listing order)."""
+    curator = _Curator(params)
+    report_files: dict[str, Any] = {}
+    ignored: dict[str, str] = {}
+    for source in sorted(files):
+        if PurePosixPath(source).suffix.lower() not in SUPPORTED_SUFFIXES:
+            ignored[source] = f"unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            logger.warning("Ignoring %s: %s", source, ignored[source])
+            continue
+        counts = curator.curate_file(source, files[source]())
+        report_files[source] = counts.as_report()
+        logger.info(
+            "Curated %s (%s): read %d, accepted %d, quarantined %d",
+            source, counts.format, counts.read, counts.accepted, sum(counts.quarantined.values()),
+        )  # fmt: skip
+    return CurationResult(
+        curated_pairs=curator.pairs.to_frame(PAIR_DTYPES),
+        quarantined_records=curator.quarantine.to_frame({"record_index": "int64"}),
+        curation_report=_build_report(report_files, ignored, params),
+    )
+
+
+def _build_report(
+    report_files: dict[str, Any], ignored: dict[str, str], params: DataCurationParams
+) -> dict[str, Any]:
+    totals = Counter()
+    for counts in report_files.values():
+        totals.update(counts["quarantined"])
+    return {
+        "files": report_files,
+        "totals": {
+            "read": sum(c["read"] for c in report_files.values()),
+            "accepted": sum(c["accepted"] for c in report_files.values()),
+            "quarantined": dict(sorted(totals.items())),
+        },
+        "ignored_files": ignored,
+        "max_bad_fraction": params.max_bad_fraction,
+    }
+
+
+def check_bad_fraction(report: Mapping[str, Any], max_bad_fraction: float) -> None:
+    """Stop when any file's quarantined share passes the bar, naming the file and top reasons."""
+    failures = []
+    for source, counts in report["files"].items():
+        if counts["read"] and counts["bad_fraction"] > max_bad_fraction:
+            top = Counter(counts["quarantined"]).most_common(3)
+            reasons = ", ".join(f"{reason} ({n})" for reason, n in top)
+            failures.append(
+                f"{source}: {counts['quarantined_total']} of {counts['read']} records quarantined "
+                f"({counts['bad_fraction']:.1%} > max_bad_fraction={max_bad_fraction}); "
+                f"top reasons: {reasons}"
+            )
+    if failures:
+        raise CurationQualityError(
+            "Too many unusable records. "
+            + "; ".join(failures)
+            + ". The originals and reasons are in quarantined_records; fix the file, name its "
+            "format under data_curation.formats, or raise data_curation.max_bad_fraction."
+        )

@@ -1,0 +1,123 @@
+"""Turn one source file's bytes into records, one at a time, without letting one bad record take
+the rest of the file down with it.
+
+Each reader yields `RawRecord`s. A record that cannot even be decoded arrives with its error and
+its original text, so the curation step can quarantine it and move on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from alignment_stages.curation.schema import Reason, RecordError
+
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+class SourceFileError(ValueError):
+    """A whole file cannot be read (a corrupt parquet or CSV container). The run stops and names it."""
+
+
+@dataclass(slots=True)
+class RawRecord:
+    index: int  # position in the file: JSONL line number - 1, or row number
+    record: dict[str, Any] | None  # None when `error` is set
+    error: RecordError | None = None
+    original: str | None = None  # the source text; tabular rows are serialised only when needed
+
+
+def _decode_json_line(index: int, line: bytes) -> RawRecord:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        original = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+        return RawRecord(index, None, RecordError(Reason.INVALID_UTF8, str(exc)), original)
+    text = text.rstrip("\r\n")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RawRecord(index, None, RecordError(Reason.INVALID_JSON, str(exc)), text)
+    return _as_object(index, value, text)
+
+
+def _as_object(index: int, value: Any, original: str | None) -> RawRecord:
+    if isinstance(value, dict):
+        return RawRecord(index, value, None, original)
+    error = RecordError(Reason.WRONG_TYPE, f"record is a {type(value).__name__}, expected an object")
+    return RawRecord(index, None, error, original or json.dumps(value, ensure_ascii=False))
+
+
+def read_jsonl(data: bytes) -> Iterator[RawRecord]:
+    """Line by line: a broken line or invalid UTF-8 costs that one record only. Blank lines are
+    not records."""
+    for index, line in enumerate(io.BytesIO(data)):
+        if line.strip():
+            yield _decode_json_line(index, line)
+
+
+def read_json(data: bytes) -> Iterator[RawRecord]:
+    """A JSON array of objects, or an object holding one such array (`{"data": [...]}`).
+
+    Many exports named `.json` are really JSON Lines; those are read line by line instead.
+    """
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        yield from read_jsonl(data)
+        return
+    if isinstance(value, dict):
+        lists = [v for v in value.values() if isinstance(v, list)]
+        value = lists[0] if len(lists) == 1 else [value]
+    if not isinstance(value, list):
+        value = [value]
+    for index, item in enumerate(value):
+        yield _as_object(index, item, None)
+
+
+def _read_table_rows(table_batches: Iterator[Any]) -> Iterator[RawRecord]:
+    index = 0
+    for batch in table_batches:
+        for row in batch.to_pylist():
+            yield RawRecord(index, row)
+            index += 1
+
+
+def read_parquet(data: bytes) -> Iterator[RawRecord]:
+    try:
+        parquet_file = pq.ParquetFile(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for a corrupt container
+        raise SourceFileError(f"not a readable parquet file: {exc}") from exc
+    yield from _read_table_rows(parquet_file.iter_batches(batch_size=8192))
+
+
+def read_csv(data: bytes) -> Iterator[RawRecord]:
+    # Empty cells stay "" in text columns so that they are quarantined as empty_text, not lost.
+    convert = pa_csv.ConvertOptions(strings_can_be_null=False)
+    try:
+        table = pa_csv.read_csv(io.BytesIO(data), convert_options=convert)
+    except Exception as exc:
+        raise SourceFileError(f"not a readable CSV file: {exc}") from exc
+    yield from _read_table_rows(iter(table.to_batches(max_chunksize=8192)))
+
+
+READERS = {
+    ".jsonl": read_jsonl,
+    ".json": read_json,
+    ".parquet": read_parquet,
+    ".csv": read_csv,
+}
+
+
+def read_records(file_name: str, data: bytes) -> Iterator[RawRecord]:
+    suffix = PurePosixPath(file_name).suffix.lower()
+    if suffix not in READERS:
+        raise SourceFileError(f"unsupported file type '{suffix}'; use one of {SUPPORTED_SUFFIXES}")
+    return READERS[suffix](data)

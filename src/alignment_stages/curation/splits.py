@@ -1,0 +1,70 @@
+"""Deterministic splits by prompt group.
+
+A prompt group is every pair that shares one normalised prompt text. Each group goes to exactly
+one split, chosen by a salted hash of its prompt, so no prompt seen in training (SFT, reward model,
+PPO) appears in evaluation (`eval_prompts`, `capability_probe`), and a split does not change when
+unrelated records are added or files are reordered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from alignment_stages.curation.config import SPLIT_NAMES, SplitFractions
+from alignment_stages.curation.normalise import prompt_id, stable_hash
+
+PROMPT_COLUMNS = ("prompt_id", "prompt_messages", "prompt_text", "category", "source", "n_pairs")
+PROBE_COLUMNS = ("prompt_id", "prompt_messages", "prompt_text", "category", "reference_response")
+
+
+@dataclass
+class PreferenceSplits:
+    sft_examples: pd.DataFrame  # pairs; base_model picks its SFT mix of chosen/rejected from them
+    preference_train: pd.DataFrame  # pairs for the reward model (and DPO)
+    preference_val: pd.DataFrame  # pairs held out for reward-model accuracy
+    ppo_prompts: pd.DataFrame  # one row per prompt
+    eval_prompts: pd.DataFrame  # one row per prompt, never trained on
+    capability_probe: pd.DataFrame  # held-out prompt + chosen answer, for perplexity
+
+
+def _group_buckets(prompt_texts: pd.Series, seed: int) -> pd.Series:
+    """Uniform [0, 1) position of each distinct prompt, from a salted 64-bit hash."""
+    unique = prompt_texts.drop_duplicates()
+    positions = [int(stable_hash(str(seed), text), 16) / 2**64 for text in unique]
+    return pd.Series(positions, index=unique.to_numpy())
+
+
+def _prompt_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    grouped = pairs.groupby("prompt_id", sort=True)
+    table = grouped.first()[["prompt_messages", "prompt_text", "category", "source"]]
+    table["n_pairs"] = grouped.size()
+    return table.reset_index()[list(PROMPT_COLUMNS)]
+
+
+def _probe_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    probe = pairs.rename(columns={"chosen": "reference_response"})
+    probe = probe.drop_duplicates(["prompt_id", "reference_response"])
+    return probe[list(PROBE_COLUMNS)].reset_index(drop=True)
+
+
+def split_by_prompt_group(pairs: pd.DataFrame, fractions: SplitFractions, seed: int) -> PreferenceSplits:
+    """Assign every prompt group to one split by cumulative fraction of its hash position."""
+    with_ids = pairs.assign(prompt_id=[prompt_id(text) for text in pairs["prompt_text"]])
+    position = with_ids["prompt_text"].map(_group_buckets(with_ids["prompt_text"], seed))
+    edges = np.cumsum([getattr(fractions, name) for name in SPLIT_NAMES])
+    edges[-1] = 1.0  # absorb float rounding so every position has a split
+    split_index = np.searchsorted(edges, position.to_numpy(), side="right")
+    parts = {
+        name: with_ids[split_index == i].reset_index(drop=True) for i, name in enumerate(SPLIT_NAMES)
+    }
+    return PreferenceSplits(
+        sft_examples=parts["sft_examples"],
+        preference_train=parts["preference_train"],
+        preference_val=parts["preference_val"],
+        ppo_prompts=_prompt_table(parts["ppo_prompts"]),
+        eval_prompts=_prompt_table(parts["eval_prompts"]),
+        capability_probe=_probe_table(parts["capability_probe"]),
+    )

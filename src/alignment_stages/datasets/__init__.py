@@ -1,0 +1,6 @@
+"""Project-owned Kedro datasets. They are the only modules here, besides `pipelines/`, that know
+about Kedro."""
+
+from alignment_stages.datasets.preference_files import PreferenceFilesDataset
+
+__all__ = ["PreferenceFilesDataset"]
