@@ -1,4 +1,3 @@
-"""Alignment Stages
-"""
+"""Alignment Stages"""
 
 __version__ = "0.1"

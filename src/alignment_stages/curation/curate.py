@@ -26,10 +26,20 @@ from alignment_stages.curation.schema import ParsedPair, Reason, RecordError
 logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = (
-    "pair_id", "source", "source_format", "record_index", "prompt_messages", "prompt_text",
-    "chosen", "rejected", "chosen_score", "rejected_score", "chosen_safe", "rejected_safe",
+    "pair_id",
+    "source",
+    "source_format",
+    "record_index",
+    "prompt_messages",
+    "prompt_text",
+    "chosen",
+    "rejected",
+    "chosen_score",
+    "rejected_score",
+    "chosen_safe",
+    "rejected_safe",
     "category",
-)  # fmt: skip
+)
 QUARANTINE_COLUMNS = ("source", "record_index", "reason", "detail", "original")
 PAIR_DTYPES = {
     "record_index": "int64",
@@ -150,7 +160,9 @@ class _Curator:
                 original = raw.original
                 if original is None:
                     original = json.dumps(raw.record, ensure_ascii=False, default=str)
-                self.quarantine.append(source, raw.index, error.reason.value, error.detail, original)
+                self.quarantine.append(
+                    source, raw.index, error.reason.value, error.detail, original
+                )
         return counts
 
     def _accept(self, source: str, format_name: str | None, raw: RawRecord) -> None:
@@ -165,14 +177,26 @@ class _Curator:
         raw_hash = hash((repr(parsed.prompt_messages), parsed.chosen, parsed.rejected))
         if identity in self.seen:
             first_source, first_index, first_raw_hash = self.seen[identity]
-            kind = "exact duplicate" if raw_hash == first_raw_hash else "duplicate after normalising"
+            kind = (
+                "exact duplicate" if raw_hash == first_raw_hash else "duplicate after normalising"
+            )
             raise RecordError(Reason.DUPLICATE, f"{kind} of {first_source} record {first_index}")
         self.seen[identity] = (source, raw.index, raw_hash)
         self.pairs.append(
-            identity, source, format_name, raw.index, messages, prompt_text, chosen, rejected,
-            parsed.chosen_score, parsed.rejected_score, parsed.chosen_safe, parsed.rejected_safe,
+            identity,
+            source,
+            format_name,
+            raw.index,
+            messages,
+            prompt_text,
+            chosen,
+            rejected,
+            parsed.chosen_score,
+            parsed.rejected_score,
+            parsed.chosen_safe,
+            parsed.rejected_safe,
             parsed.category,
-        )  # fmt: skip
+        )
 
 
 def curate_files(
@@ -191,8 +215,12 @@ def curate_files(
         report_files[source] = counts.as_report()
         logger.info(
             "Curated %s (%s): read %d, accepted %d, quarantined %d",
-            source, counts.format, counts.read, counts.accepted, sum(counts.quarantined.values()),
-        )  # fmt: skip
+            source,
+            counts.format,
+            counts.read,
+            counts.accepted,
+            sum(counts.quarantined.values()),
+        )
     return CurationResult(
         curated_pairs=curator.pairs.to_frame(PAIR_DTYPES),
         quarantined_records=curator.quarantine.to_frame({"record_index": "int64"}),

@@ -29,7 +29,9 @@ def _field(record: Record, key: str) -> Any:
 def _text(record: Record, key: str) -> str:
     value = _field(record, key)
     if not isinstance(value, str):
-        raise RecordError(Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected str")
+        raise RecordError(
+            Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected str"
+        )
     return value
 
 
@@ -265,8 +267,10 @@ FORMATS: dict[str, SourceFormat] = {
         lambda r: _has(r, "history", "human_ref_A", "human_ref_B", "labels"), parse_shp
     ),
     "ultrafeedback_binarized": SourceFormat(
-        lambda r: _has(r, "prompt", "chosen", "rejected", "score_chosen", "score_rejected")
-        and isinstance(r.get("chosen"), list),
+        lambda r: (
+            _has(r, "prompt", "chosen", "rejected", "score_chosen", "score_rejected")
+            and isinstance(r.get("chosen"), list)
+        ),
         parse_ultrafeedback_binarized,
     ),
     "hh_rlhf": SourceFormat(_looks_like_hh, parse_hh_rlhf),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -51,7 +52,9 @@ def _decode_json_line(index: int, line: bytes) -> RawRecord:
 def _as_object(index: int, value: Any, original: str | None) -> RawRecord:
     if isinstance(value, dict):
         return RawRecord(index, value, None, original)
-    error = RecordError(Reason.WRONG_TYPE, f"record is a {type(value).__name__}, expected an object")
+    error = RecordError(
+        Reason.WRONG_TYPE, f"record is a {type(value).__name__}, expected an object"
+    )
     return RawRecord(index, None, error, original or json.dumps(value, ensure_ascii=False))
 
 
@@ -105,6 +108,9 @@ def read_csv(data: bytes) -> Iterator[RawRecord]:
         table = pa_csv.read_csv(io.BytesIO(data), convert_options=convert)
     except Exception as exc:
         raise SourceFileError(f"not a readable CSV file: {exc}") from exc
+    for position, column in enumerate(table.schema):
+        if pa.types.is_null(column.type):  # a column of only empty cells is text, not "no type"
+            table = table.set_column(position, column.name, pa.array([""] * len(table)))
     yield from _read_table_rows(iter(table.to_batches(max_chunksize=8192)))
 
 

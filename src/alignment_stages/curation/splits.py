@@ -50,7 +50,9 @@ def _probe_table(pairs: pd.DataFrame) -> pd.DataFrame:
     return probe[list(PROBE_COLUMNS)].reset_index(drop=True)
 
 
-def split_by_prompt_group(pairs: pd.DataFrame, fractions: SplitFractions, seed: int) -> PreferenceSplits:
+def split_by_prompt_group(
+    pairs: pd.DataFrame, fractions: SplitFractions, seed: int
+) -> PreferenceSplits:
     """Assign every prompt group to one split by cumulative fraction of its hash position."""
     with_ids = pairs.assign(prompt_id=[prompt_id(text) for text in pairs["prompt_text"]])
     position = with_ids["prompt_text"].map(_group_buckets(with_ids["prompt_text"], seed))
@@ -58,7 +60,8 @@ def split_by_prompt_group(pairs: pd.DataFrame, fractions: SplitFractions, seed: 
     edges[-1] = 1.0  # absorb float rounding so every position has a split
     split_index = np.searchsorted(edges, position.to_numpy(), side="right")
     parts = {
-        name: with_ids[split_index == i].reset_index(drop=True) for i, name in enumerate(SPLIT_NAMES)
+        name: with_ids[split_index == i].reset_index(drop=True)
+        for i, name in enumerate(SPLIT_NAMES)
     }
     return PreferenceSplits(
         sft_examples=parts["sft_examples"],

@@ -40,12 +40,17 @@ class DemoPair:
 
 def _fill(template: str, task: str, step1: str, step2: str, alternative: str = "") -> str:
     return template.format(
-        task=task, step1=step1, step2=step2, Step1=step1[:1].upper() + step1[1:],
+        task=task,
+        step1=step1,
+        step2=step2,
+        Step1=step1[:1].upper() + step1[1:],
         alternative=alternative,
-    )  # fmt: skip
+    )
 
 
-def _pairs_for_prompt(rng: random.Random, prompt: str, task: tuple, category: str) -> list[DemoPair]:
+def _pairs_for_prompt(
+    rng: random.Random, prompt: str, task: tuple, category: str
+) -> list[DemoPair]:
     """One or two pairs per prompt, each with an independently drawn style."""
     pairs = []
     for _ in range(rng.choice((1, 1, 2))):
@@ -84,8 +89,12 @@ def generate_demo_pairs(seed: int = 0) -> list[DemoPair]:
 
 
 def _as_explicit(pair: DemoPair) -> dict:
-    return {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
-            "category": pair.category}  # fmt: skip
+    return {
+        "prompt": pair.prompt,
+        "chosen": pair.chosen,
+        "rejected": pair.rejected,
+        "category": pair.category,
+    }
 
 
 def _as_conversational(pair: DemoPair) -> dict:
@@ -191,14 +200,24 @@ def write_demo_files(output_dir: Path, seed: int = 0) -> dict[str, int]:
     explicit_rows = [_as_explicit(p) for p in explicit] + [_as_explicit(explicit[0])]
 
     _write_jsonl(output_dir / EXPLICIT_FILE, explicit_rows, BROKEN_JSONL_LINES)
-    _write_jsonl(output_dir / "demo_trl_conversational.jsonl",
-                 [_as_conversational(p) for p in chunks["demo_trl_conversational.jsonl"]])
-    _write_jsonl(output_dir / "demo_hh_rlhf.jsonl", [_as_hh_rlhf(p) for p in chunks["demo_hh_rlhf.jsonl"]])
-    _write_jsonl(output_dir / "demo_pku_saferlhf.jsonl",
-                 [_as_pku(p, rng) for p in chunks["demo_pku_saferlhf.jsonl"]])
-    ultrafeedback = [_as_ultrafeedback(p, rng) for p in chunks["demo_ultrafeedback_binarized.parquet"]]
+    _write_jsonl(
+        output_dir / "demo_trl_conversational.jsonl",
+        [_as_conversational(p) for p in chunks["demo_trl_conversational.jsonl"]],
+    )
+    _write_jsonl(
+        output_dir / "demo_hh_rlhf.jsonl", [_as_hh_rlhf(p) for p in chunks["demo_hh_rlhf.jsonl"]]
+    )
+    _write_jsonl(
+        output_dir / "demo_pku_saferlhf.jsonl",
+        [_as_pku(p, rng) for p in chunks["demo_pku_saferlhf.jsonl"]],
+    )
+    ultrafeedback = [
+        _as_ultrafeedback(p, rng) for p in chunks["demo_ultrafeedback_binarized.parquet"]
+    ]
     ultrafeedback[-1]["score_rejected"] = ultrafeedback[-1]["score_chosen"]  # one tie_score
-    pq.write_table(pa.Table.from_pylist(ultrafeedback), output_dir / "demo_ultrafeedback_binarized.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(ultrafeedback), output_dir / "demo_ultrafeedback_binarized.parquet"
+    )
     shp = [_as_shp(p, rng) for p in chunks["demo_shp.csv"]]
     pa_csv.write_csv(pa.Table.from_pylist(shp), output_dir / "demo_shp.csv")
     counts = {name: len(rows) for name, rows in chunks.items()}

@@ -23,8 +23,10 @@ def curate_preferences(
     totals = result.curation_report["totals"]
     logger.info(
         "curation/read=%d curation/accepted=%d curation/quarantined=%s",
-        totals["read"], totals["accepted"], totals["quarantined"],
-    )  # fmt: skip
+        totals["read"],
+        totals["accepted"],
+        totals["quarantined"],
+    )
     return {
         "candidate_pairs": result.curated_pairs,
         "quarantined_records": result.quarantined_records,

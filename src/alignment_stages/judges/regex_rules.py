@@ -1,0 +1,51 @@
+"""Regular-expression rules per prompt category: the cheapest, most auditable judge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ANY_CATEGORY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    label: Literal["ok", "violation"]
+    reason: str  # the rule that fired, or "" when ok
+
+
+class RegexRulesParams(BaseModel):
+    """`rules` maps a prompt category to case-insensitive patterns; `*` applies to every category."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rules: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("rules")
+    @classmethod
+    def _patterns_compile(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        for category, patterns in rules.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"rules.{category}: bad pattern {pattern!r}: {exc}") from exc
+        return rules
+
+
+class RegexRuleJudge:
+    def __init__(self, rules: Mapping[str, Sequence[str]]):
+        self._compiled = {
+            category: [(p, re.compile(p, re.IGNORECASE | re.MULTILINE)) for p in patterns]
+            for category, patterns in rules.items()
+        }
+
+    def judge(self, response: str, category: str | None) -> Verdict:
+        candidates = self._compiled.get(category or "", []) + self._compiled.get(ANY_CATEGORY, [])
+        for pattern, compiled in candidates:
+            if compiled.search(response):
+                return Verdict("violation", f"regex[{category or ANY_CATEGORY}]: {pattern}")
+        return Verdict("ok", "")
