@@ -62,22 +62,18 @@ class CurationResult:
 
 
 @dataclass
-class _Columns:
-    """Column-wise accumulation: a million rows as lists is far lighter than a million dicts."""
+class _Rows:
+    """Row tuples: a million tuples are far lighter (and faster to append) than a million dicts."""
 
     names: tuple[str, ...]
-    data: dict[str, list[Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.data = {name: [] for name in self.names}
+    rows: list[tuple] = field(default_factory=list)
 
     def append(self, *values: Any) -> None:
-        for column, value in zip(self.data.values(), values, strict=True):
-            column.append(value)
+        self.rows.append(values)
 
-    def to_frame(self, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
-        frame = pd.DataFrame(self.data, columns=list(self.names))
-        return frame.astype(dict(dtypes)) if dtypes else frame
+    def to_frame(self, dtypes: Mapping[str, str]) -> pd.DataFrame:
+        frame = pd.DataFrame.from_records(self.rows, columns=list(self.names), nrows=len(self.rows))
+        return frame.astype(dict(dtypes))
 
 
 @dataclass
@@ -139,8 +135,8 @@ class _Curator:
 
     def __init__(self, params: DataCurationParams):
         self.params = params
-        self.pairs = _Columns(PAIR_COLUMNS)
-        self.quarantine = _Columns(QUARANTINE_COLUMNS)
+        self.pairs = _Rows(PAIR_COLUMNS)
+        self.quarantine = _Rows(QUARANTINE_COLUMNS)
         self.seen: dict[str, tuple[str, int, int]] = {}  # pair_id → (source, index, raw hash)
 
     def curate_file(self, source: str, data: bytes) -> _FileCounts:
@@ -174,7 +170,9 @@ class _Curator:
         parsed = FORMATS[format_name].parse(raw.record)
         messages, prompt_text, chosen, rejected = _normalised_pair(parsed, self.params.lengths)
         identity = pair_id(prompt_text, chosen, rejected)
-        raw_hash = hash((repr(parsed.prompt_messages), parsed.chosen, parsed.rejected))
+        raw_hash = hash(
+            (parsed.chosen, parsed.rejected, *(m["content"] for m in parsed.prompt_messages))
+        )
         if identity in self.seen:
             first_source, first_index, first_raw_hash = self.seen[identity]
             kind = (

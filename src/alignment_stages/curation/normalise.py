@@ -6,21 +6,24 @@ import hashlib
 import re
 import unicodedata
 
-_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")  # every whitespace character but the newline
-_SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def normalise_text(text: str) -> str:
-    """NFC, one space for any run of horizontal whitespace (tabs, NBSP, \\r included), at most one
-    blank line in a row, no surrounding whitespace. Line breaks are kept: they carry lists and code.
+    """NFC, one space for any run of other whitespace (tabs, NBSP, \\r included), no whitespace at
+    line ends, at most one blank line in a row. Line breaks are kept: they carry lists and code.
+
+    `str.split()` does the whitespace work; it is several times faster than a regex substitution,
+    which matters at a million pairs (benchmarks/curation_throughput.py).
     """
     if not text.isascii():  # ASCII is always NFC; skipping it keeps the common case fast
         text = unicodedata.normalize("NFC", text)
-    text = _HORIZONTAL_SPACE.sub(" ", text)
-    if "\n" in text:
-        text = _BLANK_LINES.sub("\n\n", _SPACE_AROUND_NEWLINE.sub("\n", text))
-    return text.strip()
+    if "\n" not in text:
+        return " ".join(text.split())
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip("\n")
 
 
 def render_prompt_text(messages: list[dict[str, str]]) -> str:
