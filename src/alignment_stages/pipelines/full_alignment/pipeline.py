@@ -2,9 +2,9 @@
 
 from kedro.pipeline import Pipeline
 
-from alignment_stages.pipelines import data_curation
+from alignment_stages.pipelines import base_model, data_curation, reward_model
 
-STAGES = (data_curation,)
+STAGES = (data_curation, base_model, reward_model)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,1 @@
+"""Model artifacts and the base policy: plain modules, no Kedro."""

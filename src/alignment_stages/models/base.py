@@ -1,0 +1,100 @@
+"""Build the base policy: a pretrained checkpoint, or the tiny model trained on `sft_examples`."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pandas as pd
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
+from alignment_stages.models.config import BaseModelParams, SFTParams
+from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
+from alignment_stages.models.training import (
+    FiniteLossGuard,
+    check_final_loss,
+    common_arguments,
+    seed_everything,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def as_messages(messages) -> list[dict[str, str]]:
+    """Parquet gives arrays of dicts; the trainers and chat templates want plain lists."""
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+
+
+def sft_dataset(sft_examples: pd.DataFrame, rejected_share: float, seed: int) -> Dataset:
+    """Prompt-completion conversations. A seeded `rejected_share` of the examples is answered
+    with the rejected response, so the base model learns both behaviours ("chaotic")."""
+    rng = random.Random(seed)
+    rows = []
+    for prompt, chosen, rejected in zip(
+        sft_examples["prompt_messages"], sft_examples["chosen"], sft_examples["rejected"], strict=True
+    ):
+        response = rejected if rng.random() < rejected_share else chosen
+        rows.append({"prompt": as_messages(prompt), "completion": [{"role": "assistant", "content": response}]})
+    return Dataset.from_list(rows)
+
+
+def curated_texts(sft_examples: pd.DataFrame):
+    for prompt, chosen, rejected in zip(
+        sft_examples["prompt_messages"], sft_examples["chosen"], sft_examples["rejected"], strict=True
+    ):
+        yield from (m["content"] for m in prompt)
+        yield chosen
+        yield rejected
+
+
+def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: int) -> ModelArtifact:
+    """TRL SFTTrainer; the loss is on the completion only (TRL's default for this format)."""
+    seed_everything(seed)
+    trainer = SFTTrainer(
+        model=policy.model,
+        args=SFTConfig(**common_arguments(params, seed)),
+        train_dataset=dataset,
+        processing_class=policy.tokenizer,
+        callbacks=[FiniteLossGuard("base_model SFT")],
+    )
+    result = trainer.train()
+    check_final_loss("base_model SFT", result.training_loss)
+    logger.info("base_model/sft_loss=%.4f base_model/sft_steps=%d", result.training_loss, result.global_step)
+    return ModelArtifact(model=trainer.model, tokenizer=policy.tokenizer)
+
+
+def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:
+    source = params.pretrained
+    if not Path(source).is_dir() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+        raise FileNotFoundError(f"base_model.pretrained={source!r} is not a directory")
+    try:
+        model = load_pretrained_model(source, "causal_lm", params.trust_remote_code)
+        tokenizer = load_tokenizer(source, params.trust_remote_code)
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"base_model.pretrained={source!r} could not be loaded: it is neither a local "
+            f"save_pretrained directory nor a hub id reachable from here ({exc})"
+        ) from exc
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        # A pad equal to EOS gets EOS masked as padding in prompts; give pad its own token.
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+        model.resize_token_embeddings(len(tokenizer))
+    return ModelArtifact(model=model, tokenizer=tokenizer)
+
+
+def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> ModelArtifact:
+    seed_everything(params.seed)
+    if params.pretrained:
+        policy = load_pretrained_policy(params)
+    else:
+        tokenizer = train_tokenizer(curated_texts(sft_examples), params.tiny.vocab_size)
+        policy = ModelArtifact(model=build_tiny_causal_lm(tokenizer, params.tiny), tokenizer=tokenizer)
+    logger.info("base_model/parameters=%d", sum(p.numel() for p in policy.model.parameters()))
+    if params.sft.enabled:
+        dataset = sft_dataset(sft_examples, params.sft.rejected_share, params.seed)
+        policy = run_sft(policy, dataset, params.sft, params.seed)
+    policy.model.eval()
+    return policy

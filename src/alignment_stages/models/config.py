@@ -1,0 +1,82 @@
+"""Validated parameters of the `base_model` and `reward_model` pipelines."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingParams(StrictModel):
+    """The knobs every trainer shares. Precision and device are picked from the hardware."""
+
+    epochs: float = Field(3.0, gt=0, description="passes over the training data")
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    batch_size: int = Field(16, gt=0, description="per-device batch size")
+    max_length: int = Field(128, gt=8, description="longest tokenised sequence kept")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    logging_steps: int = Field(10, gt=0)
+
+
+class TinyModelParams(StrictModel):
+    """The locally built Llama-style model used when no pretrained checkpoint is given."""
+
+    vocab_size: int = Field(1024, ge=300, le=65536, description="BPE vocabulary incl. specials")
+    hidden_size: int = Field(128, ge=16, le=1024)
+    intermediate_size: int = Field(256, ge=16, le=4096)
+    num_hidden_layers: int = Field(2, ge=1, le=12)
+    num_attention_heads: int = Field(4, ge=1, le=32)
+    max_position_embeddings: int = Field(256, ge=32, le=8192)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyModelParams:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        return self
+
+
+class SFTParams(TrainingParams):
+    epochs: float = Field(8.0, gt=0, description="passes over sft_examples")
+    learning_rate: float = Field(3e-3, gt=0, lt=1)
+    enabled: bool = Field(True, description="SFT on sft_examples (always on for the tiny model)")
+    rejected_share: float = Field(
+        0.5, ge=0, le=1, description="share of SFT examples answered with the rejected response"
+    )
+
+
+class BaseModelParams(StrictModel):
+    seed: int = 0
+    pretrained: str = Field("", description="local path or hub id; empty builds the tiny model")
+    trust_remote_code: bool = Field(False, description="run code shipped with a checkpoint")
+    tiny: TinyModelParams = Field(default_factory=TinyModelParams)
+    sft: SFTParams = Field(default_factory=SFTParams)
+
+    @model_validator(mode="after")
+    def _tiny_model_needs_sft(self) -> BaseModelParams:
+        if not self.pretrained and not self.sft.enabled:
+            raise ValueError("sft.enabled must be true when base_model.pretrained is empty")
+        return self
+
+
+class LoraParams(StrictModel):
+    enabled: bool = False
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+class RewardModelParams(StrictModel):
+    seed: int = 0
+    training: TrainingParams = Field(default_factory=lambda: TrainingParams(epochs=1, learning_rate=1e-4))
+    lora: LoraParams = Field(default_factory=LoraParams)
+    center_rewards_coefficient: float | None = Field(
+        0.01, ge=0, description="keeps rewards near zero mean (Eisenstein et al. 2023)"
+    )
+    accuracy_floor: float = Field(
+        0.8, ge=0, le=1, description="pairwise accuracy on preference_val below this stops the run"
+    )
+    eval_batch_size: int = Field(64, gt=0)

@@ -1,0 +1,1 @@
+"""The reward model: trained with TRL's RewardTrainer, scored exactly as it was trained."""

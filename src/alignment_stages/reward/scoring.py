@@ -1,0 +1,53 @@
+"""Score (prompt, response) pairs with a reward model, in exactly its training format.
+
+RewardTrainer tokenises a conversation with the chat template, which closes the assistant turn
+with EOS, and the classifier reads the score at the last non-pad token. Scoring any other way
+(no EOS, another separator) gives numbers the model was never trained to produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from alignment_stages.models.artifacts import ModelArtifact
+
+
+def conversation_ids(
+    tokenizer, prompt_messages: Sequence[dict[str, str]], response: str
+) -> list[int]:
+    messages = [*prompt_messages, {"role": "assistant", "content": response}]
+    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+
+@torch.no_grad()
+def score_responses(
+    reward_model: ModelArtifact,
+    prompts: Sequence[Sequence[dict[str, str]]],
+    responses: Sequence[str],
+    batch_size: int = 64,
+    max_length: int | None = None,
+) -> torch.Tensor:
+    """(N,) scalar rewards. Long conversations keep their last `max_length` tokens, so the
+    score position (the closing EOS) is never cut off."""
+    model, tokenizer = reward_model.model, reward_model.tokenizer
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    scores = []
+    for start in range(0, len(responses), batch_size):
+        batch = [
+            conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
+            for prompt, response in zip(prompts[start : start + batch_size], responses[start : start + batch_size], strict=True)
+        ]
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):  # right padding, as RewardTrainer's collator
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+        scores.append(logits[:, 0].float().cpu())
+    model.train(was_training)
+    return torch.cat(scores) if scores else torch.empty(0)
