@@ -28,6 +28,10 @@ def as_loaders(files: dict[str, bytes]) -> dict[str, Callable[[], bytes]]:
 
 @pytest.fixture
 def tmp_project(tmp_path: Path) -> Path:
+    return make_project(tmp_path)
+
+
+def make_project(tmp_path: Path) -> Path:
     """A project directory with this repo's pyproject and conf, and an empty raw data folder.
 
     Catalog paths are relative to the project path, so every artifact lands under tmp_path.

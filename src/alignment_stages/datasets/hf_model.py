@@ -77,7 +77,11 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
             return False
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "model_kind": self._model_kind, "version": self._version}
+        return {
+            "filepath": str(self._filepath),
+            "model_kind": self._model_kind,
+            "version": self._version,
+        }
 
     def preview(self) -> JSONPreview:
         """kedro-viz preview: the artifact summary (architecture, parameters, LoRA or not),

@@ -68,7 +68,9 @@ class ModelArtifact:
             "architecture": (config.architectures or [type(base).__name__])[0],
             "model_type": config.model_type,
             "parameters": sum(p.numel() for p in self.model.parameters()),
-            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            "trainable_parameters": sum(
+                p.numel() for p in self.model.parameters() if p.requires_grad
+            ),
             "lora": self.is_lora,
             "hidden_size": getattr(config, "hidden_size", None),
             "num_hidden_layers": getattr(config, "num_hidden_layers", None),
@@ -86,7 +88,10 @@ def save_artifact(artifact: ModelArtifact, target: Path) -> None:
     try:
         if artifact.is_lora:
             # The base and its adapter travel together: a bare adapter is useless without it.
-            artifact.model.get_base_model().save_pretrained(staging / "model", safe_serialization=True)
+            base = artifact.model.get_base_model()
+            base.save_pretrained(
+                staging / "model", state_dict=_base_state_dict(base), safe_serialization=True
+            )
             artifact.model.save_pretrained(staging / "adapter", safe_serialization=True)
         else:
             artifact.model.save_pretrained(staging / "model", safe_serialization=True)
@@ -99,6 +104,15 @@ def save_artifact(artifact: ModelArtifact, target: Path) -> None:
         raise
 
 
+def _base_state_dict(base: Any) -> dict[str, torch.Tensor]:
+    """The base weights under their original names: PEFT wraps each target as `base_layer`."""
+    return {
+        key.replace(".base_layer", ""): value
+        for key, value in base.state_dict().items()
+        if "lora_" not in key
+    }
+
+
 def is_complete(directory: Path) -> bool:
     return (Path(directory) / COMPLETION_MARKER).is_file()
 
@@ -106,7 +120,9 @@ def is_complete(directory: Path) -> bool:
 def refuse_pickle_weights(directory: Path) -> None:
     """Safetensors only: a pickle file can run arbitrary code when loaded."""
     unsafe = sorted(
-        str(p.relative_to(directory)) for p in Path(directory).rglob("*") if p.suffix in PICKLE_WEIGHT_SUFFIXES
+        str(p.relative_to(directory))
+        for p in Path(directory).rglob("*")
+        if p.suffix in PICKLE_WEIGHT_SUFFIXES
     )
     if unsafe:
         raise UnsafeCheckpointError(

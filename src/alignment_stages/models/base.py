@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
@@ -19,6 +18,7 @@ from alignment_stages.models.training import (
     common_arguments,
     seed_everything,
 )
+from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +34,27 @@ def sft_dataset(sft_examples: pd.DataFrame, rejected_share: float, seed: int) ->
     rng = random.Random(seed)
     rows = []
     for prompt, chosen, rejected in zip(
-        sft_examples["prompt_messages"], sft_examples["chosen"], sft_examples["rejected"], strict=True
+        sft_examples["prompt_messages"],
+        sft_examples["chosen"],
+        sft_examples["rejected"],
+        strict=True,
     ):
         response = rejected if rng.random() < rejected_share else chosen
-        rows.append({"prompt": as_messages(prompt), "completion": [{"role": "assistant", "content": response}]})
+        rows.append(
+            {
+                "prompt": as_messages(prompt),
+                "completion": [{"role": "assistant", "content": response}],
+            }
+        )
     return Dataset.from_list(rows)
 
 
 def curated_texts(sft_examples: pd.DataFrame):
     for prompt, chosen, rejected in zip(
-        sft_examples["prompt_messages"], sft_examples["chosen"], sft_examples["rejected"], strict=True
+        sft_examples["prompt_messages"],
+        sft_examples["chosen"],
+        sft_examples["rejected"],
+        strict=True,
     ):
         yield from (m["content"] for m in prompt)
         yield chosen
@@ -62,7 +73,9 @@ def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: in
     )
     result = trainer.train()
     check_final_loss("base_model SFT", result.training_loss)
-    logger.info("base_model/sft_loss=%.4f base_model/sft_steps=%d", result.training_loss, result.global_step)
+    logger.info(
+        "base_model/sft_loss=%.4f base_model/sft_steps=%d", result.training_loss, result.global_step
+    )
     return ModelArtifact(model=trainer.model, tokenizer=policy.tokenizer)
 
 
@@ -91,7 +104,9 @@ def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> Mo
         policy = load_pretrained_policy(params)
     else:
         tokenizer = train_tokenizer(curated_texts(sft_examples), params.tiny.vocab_size)
-        policy = ModelArtifact(model=build_tiny_causal_lm(tokenizer, params.tiny), tokenizer=tokenizer)
+        policy = ModelArtifact(
+            model=build_tiny_causal_lm(tokenizer, params.tiny), tokenizer=tokenizer
+        )
     logger.info("base_model/parameters=%d", sum(p.numel() for p in policy.model.parameters()))
     if params.sft.enabled:
         dataset = sft_dataset(sft_examples, params.sft.rejected_share, params.seed)

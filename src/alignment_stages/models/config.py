@@ -66,12 +66,16 @@ class LoraParams(StrictModel):
     r: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
 
 
 class RewardModelParams(StrictModel):
     seed: int = 0
-    training: TrainingParams = Field(default_factory=lambda: TrainingParams(epochs=1, learning_rate=1e-4))
+    training: TrainingParams = Field(
+        default_factory=lambda: TrainingParams(epochs=1, learning_rate=1e-4)
+    )
     lora: LoraParams = Field(default_factory=LoraParams)
     center_rewards_coefficient: float | None = Field(
         0.01, ge=0, description="keeps rewards near zero mean (Eisenstein et al. 2023)"

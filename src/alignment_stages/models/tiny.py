@@ -49,7 +49,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     return wrapped
 
 
-def build_tiny_causal_lm(tokenizer: PreTrainedTokenizerFast, params: TinyModelParams) -> LlamaForCausalLM:
+def build_tiny_causal_lm(
+    tokenizer: PreTrainedTokenizerFast, params: TinyModelParams
+) -> LlamaForCausalLM:
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,

@@ -40,7 +40,11 @@ def seed_everything(seed: int) -> None:
 def device_arguments() -> dict[str, Any]:
     """bf16 and gradient checkpointing only pay off on a GPU; on CPU they were 3-8x slower."""
     if torch.cuda.is_available():
-        return {"use_cpu": False, "bf16": torch.cuda.is_bf16_supported(), "gradient_checkpointing": False}
+        return {
+            "use_cpu": False,
+            "bf16": torch.cuda.is_bf16_supported(),
+            "gradient_checkpointing": False,
+        }
     return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
 
 

@@ -20,7 +20,10 @@ class RewardModelQualityError(ValueError):
 
 def _grouped_accuracy(frame: pd.DataFrame, column: str) -> dict[str, dict[str, float]]:
     grouped = frame.groupby(frame[column].fillna("(none)"), sort=True)["correct"]
-    return {str(key): {"accuracy": float(group.mean()), "pairs": int(group.size)} for key, group in grouped}
+    return {
+        str(key): {"accuracy": float(group.mean()), "pairs": int(group.size)}
+        for key, group in grouped
+    }
 
 
 def evaluate_reward_model(
@@ -29,8 +32,12 @@ def evaluate_reward_model(
     """Pairwise accuracy (overall, per category, per source), margins, and the chosen-score
     statistics later stages normalise rewards with."""
     prompts = [as_messages(p) for p in preference_val["prompt_messages"]]
-    chosen = score_responses(reward_model, prompts, list(preference_val["chosen"]), batch_size, max_length).numpy()
-    rejected = score_responses(reward_model, prompts, list(preference_val["rejected"]), batch_size, max_length).numpy()
+    chosen = score_responses(
+        reward_model, prompts, list(preference_val["chosen"]), batch_size, max_length
+    ).numpy()
+    rejected = score_responses(
+        reward_model, prompts, list(preference_val["rejected"]), batch_size, max_length
+    ).numpy()
     margins = chosen - rejected
     scored = preference_val.assign(correct=margins > 0)
     histogram_counts, histogram_edges = np.histogram(margins, bins=10)
@@ -42,8 +49,13 @@ def evaluate_reward_model(
         "margin": {
             "mean": float(margins.mean()),
             "std": float(margins.std()),
-            "quantiles": {f"p{int(q * 100):02d}": float(np.quantile(margins, q)) for q in MARGIN_QUANTILES},
-            "histogram": {"counts": histogram_counts.tolist(), "edges": histogram_edges.round(4).tolist()},
+            "quantiles": {
+                f"p{int(q * 100):02d}": float(np.quantile(margins, q)) for q in MARGIN_QUANTILES
+            },
+            "histogram": {
+                "counts": histogram_counts.tolist(),
+                "edges": histogram_edges.round(4).tolist(),
+            },
         },
         # Reward normalisation in PPO: (score - chosen_mean) / chosen_std.
         "score_chosen": {"mean": float(chosen.mean()), "std": float(chosen.std())},
@@ -53,7 +65,9 @@ def evaluate_reward_model(
 
 def check_accuracy_floor(metrics: dict[str, Any], floor: float) -> None:
     if metrics["accuracy"] < floor:
-        worst = sorted(metrics["accuracy_by_category"].items(), key=lambda kv: kv[1]["accuracy"])[:3]
+        worst = sorted(metrics["accuracy_by_category"].items(), key=lambda kv: kv[1]["accuracy"])[
+            :3
+        ]
         details = ", ".join(f"{name} {v['accuracy']:.2f}" for name, v in worst)
         raise RewardModelQualityError(
             f"reward model pairwise accuracy on preference_val is {metrics['accuracy']:.3f} over "

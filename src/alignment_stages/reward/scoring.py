@@ -18,7 +18,9 @@ def conversation_ids(
     tokenizer, prompt_messages: Sequence[dict[str, str]], response: str
 ) -> list[int]:
     messages = [*prompt_messages, {"role": "assistant", "content": response}]
-    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+    return list(
+        tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+    )
 
 
 @torch.no_grad()
@@ -39,7 +41,11 @@ def score_responses(
     for start in range(0, len(responses), batch_size):
         batch = [
             conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
-            for prompt, response in zip(prompts[start : start + batch_size], responses[start : start + batch_size], strict=True)
+            for prompt, response in zip(
+                prompts[start : start + batch_size],
+                responses[start : start + batch_size],
+                strict=True,
+            )
         ]
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -47,7 +53,9 @@ def score_responses(
         for row, ids in enumerate(batch):  # right padding, as RewardTrainer's collator
             input_ids[row, : len(ids)] = torch.tensor(ids)
             attention_mask[row, : len(ids)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+        logits = model(
+            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
+        ).logits
         scores.append(logits[:, 0].float().cpu())
     model.train(was_training)
     return torch.cat(scores) if scores else torch.empty(0)

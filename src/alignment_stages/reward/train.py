@@ -6,7 +6,6 @@ import copy
 import logging
 
 import pandas as pd
-from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
@@ -20,6 +19,7 @@ from alignment_stages.models.training import (
     common_arguments,
     seed_everything,
 )
+from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def reward_model_from_policy(policy: ModelArtifact) -> ModelArtifact:
     head_only = all(key.startswith(("score.", "classifier.")) for key in missing)
     if not head_only:
         raise ValueError(f"reward model could not take the policy's backbone; missing {missing}")
-    return ModelArtifact(model=reward_model, tokenizer=policy.tokenizer, kind="sequence_classification")
+    return ModelArtifact(
+        model=reward_model, tokenizer=policy.tokenizer, kind="sequence_classification"
+    )
 
 
 def preference_dataset(pairs: pd.DataFrame) -> Dataset:
@@ -52,7 +54,9 @@ def preference_dataset(pairs: pd.DataFrame) -> Dataset:
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
             }
-            for prompt, chosen, rejected in zip(pairs["prompt_messages"], pairs["chosen"], pairs["rejected"], strict=True)
+            for prompt, chosen, rejected in zip(
+                pairs["prompt_messages"], pairs["chosen"], pairs["rejected"], strict=True
+            )
         ]
     )
 
@@ -87,6 +91,12 @@ def train_reward_model(
     )
     result = trainer.train()
     check_final_loss("reward_model", result.training_loss)
-    logger.info("reward_model/train_loss=%.4f reward_model/steps=%d", result.training_loss, result.global_step)
+    logger.info(
+        "reward_model/train_loss=%.4f reward_model/steps=%d",
+        result.training_loss,
+        result.global_step,
+    )
     trainer.model.eval()
-    return ModelArtifact(model=trainer.model, tokenizer=initial.tokenizer, kind="sequence_classification")
+    return ModelArtifact(
+        model=trainer.model, tokenizer=initial.tokenizer, kind="sequence_classification"
+    )

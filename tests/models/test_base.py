@@ -1,0 +1,137 @@
+"""Tokenizer, tiny model, SFT mix and the pretrained path of the base policy."""
+
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+
+from alignment_stages.models.artifacts import save_artifact
+from alignment_stages.models.base import build_base_policy, load_pretrained_policy, sft_dataset
+from alignment_stages.models.config import BaseModelParams
+from alignment_stages.models.training import TrainingDivergedError
+from tests.models.tiny import PARAMS, tiny_policy
+
+TINY_SFT = {
+    "epochs": 1,
+    "learning_rate": 3e-3,
+    "batch_size": 8,
+    "max_length": 64,
+    "logging_steps": 1,
+}
+
+
+def _sft_examples(n: int = 24) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prompt_messages": [
+                [{"role": "user", "content": f"How do I cook dish {i}?"}] for i in range(n)
+            ],
+            "chosen": [f"Simmer dish {i} gently." for i in range(n)],
+            "rejected": ["Go away."] * n,
+        }
+    )
+
+
+def test_tokenizer_has_distinct_specials_and_a_chat_template_closing_with_eos():
+    tokenizer = tiny_policy().tokenizer
+    assert len({tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id}) == 3
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+        tokenize=True, return_dict=True,
+    )["input_ids"]  # fmt: skip
+    assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+    )["input_ids"]
+    assert ids[: len(prompt)] == prompt  # prompt tokens are a prefix of the full conversation
+
+
+def test_tiny_model_is_a_llama_of_at_most_a_few_million_parameters():
+    params = BaseModelParams().tiny
+    assert params.hidden_size * params.num_hidden_layers < 2048
+    policy = tiny_policy()
+    assert policy.model.config.model_type == "llama"
+    assert sum(p.numel() for p in policy.model.parameters()) < 3_000_000
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_sft_mix_uses_the_configured_share_of_rejected_answers(share):
+    examples = _sft_examples(400)
+    dataset = sft_dataset(examples, rejected_share=share, seed=0)
+    rejected = sum(row["completion"][0]["content"] == "Go away." for row in dataset)
+    assert abs(rejected / 400 - share) < 0.07
+    assert dataset[0]["prompt"] == [{"role": "user", "content": "How do I cook dish 0?"}]
+
+
+def _tiny_params(**overrides) -> BaseModelParams:
+    return BaseModelParams(tiny=PARAMS.model_dump(), sft={**TINY_SFT, **overrides})
+
+
+def test_same_seed_same_base_policy():
+    first = build_base_policy(_sft_examples(), _tiny_params())
+    second = build_base_policy(_sft_examples(), _tiny_params())
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_non_finite_loss_stops_sft(monkeypatch):
+    import alignment_stages.models.base as base
+
+    real_build = base.build_tiny_causal_lm
+
+    def poisoned(tokenizer, params):
+        model = real_build(tokenizer, params)
+        with torch.no_grad():
+            model.model.norm.weight.fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(base, "build_tiny_causal_lm", poisoned)
+    with pytest.raises(TrainingDivergedError, match="base_model SFT: loss became nan"):
+        build_base_policy(_sft_examples(), _tiny_params())
+
+
+def test_pretrained_local_checkpoint_goes_through_from_pretrained(tmp_path):
+    save_artifact(tiny_policy(), tmp_path / "ckpt")
+    params = BaseModelParams(pretrained=str(tmp_path / "ckpt" / "model"), sft={"enabled": False})
+    # The save_pretrained model directory has no tokenizer; a full checkpoint dir has both.
+    (tmp_path / "full").mkdir()
+    policy = tiny_policy()
+    policy.model.save_pretrained(tmp_path / "full")
+    policy.tokenizer.save_pretrained(tmp_path / "full")
+    loaded = build_base_policy(
+        _sft_examples(), params.model_copy(update={"pretrained": str(tmp_path / "full")})
+    )
+    assert loaded.model.config.model_type == "llama"
+    assert loaded.tokenizer.pad_token_id != loaded.tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize(
+    "source", ["/no/such/dir", "./missing-checkpoint", "no-such-org/no-such-model"]
+)
+def test_bad_pretrained_path_is_a_clear_error(source, monkeypatch):
+    # No network in tests: hub ids fail at once instead of after retries.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(FileNotFoundError, match="base_model.pretrained="):
+        load_pretrained_policy(BaseModelParams(pretrained=source))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"sft": {"enabled": False}}, "sft.enabled must be true"),
+        (
+            {"tiny": {"hidden_size": 30, "num_attention_heads": 4}},
+            "multiple of num_attention_heads",
+        ),
+        ({"sft": {"rejected_share": 1.5}}, "rejected_share"),
+        ({"tiny": {"hidden_sise": 64}}, "hidden_sise"),
+    ],
+)
+def test_bad_base_model_parameters_name_the_problem(values, message):
+    with pytest.raises(ValidationError, match=message):
+        BaseModelParams(**values)
