@@ -98,3 +98,27 @@ def test_accuracy_floor_error_names_the_floor_and_weakest_category():
     ):
         check_accuracy_floor(metrics, 0.8)
     check_accuracy_floor(metrics, 0.6)
+
+
+def test_lora_reward_model_trains_its_head_and_round_trips(tmp_path):
+    from alignment_stages.models.artifacts import load_artifact, save_artifact
+    from alignment_stages.models.config import RewardModelParams
+    from alignment_stages.reward.train import train_reward_model
+
+    pairs = pd.DataFrame(
+        {
+            "prompt_messages": [PROMPT] * 16,
+            "chosen": ["Rinse it, then simmer it."] * 16,
+            "rejected": ["Go away."] * 16,
+        }
+    )
+    params = RewardModelParams(
+        training={"epochs": 1, "batch_size": 8, "max_length": 64, "logging_steps": 1},
+        lora={"enabled": True, "r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]},
+    )
+    trained = train_reward_model(pairs, tiny_policy(), params)
+    assert trained.is_lora
+    save_artifact(trained, tmp_path / "rm")
+    loaded = load_artifact(tmp_path / "rm", "sequence_classification")
+    scores = [score_responses(a, [PROMPT], ["Go away."]) for a in (trained, loaded)]
+    torch.testing.assert_close(scores[0], scores[1])
