@@ -37,6 +37,8 @@ class RegexRulesParams(BaseModel):
 
 
 class RegexRuleJudge:
+    name = "regex"
+
     def __init__(self, rules: Mapping[str, Sequence[str]]):
         self._compiled = {
             category: [(p, re.compile(p, re.IGNORECASE | re.MULTILINE)) for p in patterns]
@@ -49,3 +51,16 @@ class RegexRuleJudge:
             if compiled.search(response):
                 return Verdict("violation", f"regex[{category or ANY_CATEGORY}]: {pattern}")
         return Verdict("ok", "")
+
+    def judge_batch(
+        self,
+        prompts: Sequence[Sequence[Mapping[str, str]]],
+        responses: Sequence[str],
+        categories: Sequence[str | None],
+    ) -> list[Verdict]:
+        """One verdict per response; the rules read only the response and its category."""
+        del prompts  # part of the `Judge` protocol; patterns never look at the prompt
+        return [
+            self.judge(response, category)
+            for response, category in zip(responses, categories, strict=True)
+        ]

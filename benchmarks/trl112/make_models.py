@@ -1,0 +1,66 @@
+"""Write the fixed models both PPO throughput benchmarks start from (run with the project venv).
+
+    python benchmarks/trl112/make_models.py OUT_DIR [--seed 0]
+
+OUT_DIR gets:
+
+    policy/         the untrained tiny Llama policy at the project's default size
+                    (`TinyModelParams()`: hidden 128, 2 layers, 4 heads, vocab 1024) + tokenizer
+    reward/         `reward_model_from_policy(policy)`: a 1-label LlamaForSequenceClassification
+                    sharing the policy's backbone, with a fresh score head + tokenizer
+    prompts.json    the demo prompts (unique, in `generate_demo_pairs(seed)` order), so both
+                    implementations roll out from the same prompts
+
+Weights are safetensors (`save_pretrained(safe_serialization=True)`). The tokenizer has distinct
+pad, bos and eos tokens and the project's chat template. The output is a function of `seed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from alignment_stages.demo.generate import generate_demo_pairs
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.config import TinyModelParams
+from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
+from alignment_stages.reward.train import reward_model_from_policy
+
+PROMPTS_FILE = "prompts.json"
+
+
+def benchmark_prompts(seed: int = 0) -> list[str]:
+    """Every distinct demo prompt, in the seeded order `generate_demo_pairs` gives."""
+    return list(dict.fromkeys(pair.prompt for pair in generate_demo_pairs(seed)))
+
+
+def write_benchmark_models(out_dir: Path, seed: int = 0) -> None:
+    """Save `policy/`, `reward/` (each model + tokenizer) and `prompts.json` under `out_dir`."""
+    out_dir = Path(out_dir)
+    pairs = generate_demo_pairs(seed)
+    texts = [text for pair in pairs for text in (pair.prompt, pair.chosen, pair.rejected)]
+    params = TinyModelParams()
+    tokenizer = train_tokenizer(texts, params.vocab_size)
+    torch.manual_seed(seed)
+    policy = ModelArtifact(model=build_tiny_causal_lm(tokenizer, params), tokenizer=tokenizer)
+    reward = reward_model_from_policy(policy)
+    for name, artifact in (("policy", policy), ("reward", reward)):
+        artifact.model.save_pretrained(out_dir / name, safe_serialization=True)
+        artifact.tokenizer.save_pretrained(out_dir / name)
+    (out_dir / PROMPTS_FILE).write_text(json.dumps(benchmark_prompts(seed), indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    write_benchmark_models(args.out_dir, args.seed)
+    print(args.out_dir)
+
+
+if __name__ == "__main__":
+    main()

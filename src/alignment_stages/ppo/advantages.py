@@ -1,0 +1,75 @@
+"""Per-token rewards, GAE and whitening. All tensors are (B, R): batch × response tokens."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    mask = mask.to(values.dtype)
+    if dim is None:
+        return (values * mask).sum() / mask.sum().clamp(min=1.0)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1.0)
+
+
+def masked_whiten(
+    values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True
+) -> torch.Tensor:
+    """Normalise to unit variance over the real tokens of the batch (Huang et al. 2024, detail 4)."""
+    mean = masked_mean(values, mask)
+    variance = masked_mean((values - mean) ** 2, mask)
+    whitened = (values - mean) * torch.rsqrt(variance + 1e-8)
+    return whitened if shift_mean else whitened + mean
+
+
+def per_token_rewards(
+    scores: torch.Tensor,
+    logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    response_mask: torch.Tensor,
+    kl_coef: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """r_t = −β (log π(a_t|s_t) − log π_ref(a_t|s_t)), plus the sequence score on the last real
+    token (Ziegler et al. 2019, eq. 2; the k1 KL estimator per token).
+
+    scores: (B,); logprobs, ref_logprobs, response_mask: (B, R). Returns (rewards, kl), both (B, R)
+    and zero where the mask is off.
+    """
+    kl = (logprobs - ref_logprobs) * response_mask
+    rewards = -kl_coef * kl
+    last_token = response_mask.long().sum(-1).clamp(min=1) - 1  # (B,) index of the last real token
+    rewards[torch.arange(rewards.shape[0]), last_token] += scores
+    return rewards * response_mask, kl
+
+
+def discount_matrix(length: int, discount: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """D[s, t] = discount^(s − t) for s ≥ t, else 0; so (δ @ D)[t] = Σ_{s≥t} discount^(s−t) δ_s."""
+    steps = torch.arange(length, device=device)
+    power = (steps.unsqueeze(1) - steps.unsqueeze(0)).to(dtype)  # [s, t] = s − t
+    return torch.where(
+        power >= 0, discount ** power.clamp(min=0), torch.zeros((), dtype=dtype, device=device)
+    )
+
+
+def generalized_advantage_estimation(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    response_mask: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE (Schulman et al. 2016, eq. 16), vectorised over time.
+
+        δ_t = r_t + γ V(s_{t+1}) − V(s_t)           (V = 0 past the last real token)
+        A_t = Σ_{l≥0} (γλ)^l δ_{t+l}
+        returns_t = A_t + V(s_t)
+
+    Returns (advantages, returns), both (B, R). `tests/ppo/test_advantages.py` checks this
+    against the plain reversed loop.
+    """
+    values = values * response_mask
+    next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+    deltas = (rewards + gamma * next_values - values) * response_mask
+    discounts = discount_matrix(rewards.shape[1], gamma * lam, rewards.device, rewards.dtype)
+    advantages = deltas @ discounts
+    return advantages * response_mask, (advantages + values) * response_mask

@@ -1,0 +1,74 @@
+"""Validated parameters of the `ppo_shaping` pipeline (conf/base/parameters_ppo_shaping.yml)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from alignment_stages.models.config import LoraParams, StrictModel
+
+
+class PPOParams(StrictModel):
+    """One hyperparameter per field, each with its meaning (as CleanRL's `Args`)."""
+
+    rollout_batch_size: int = Field(
+        32, gt=0, description="prompts sampled per PPO update (per process)"
+    )
+    response_length: int = Field(32, gt=0, description="maximum new tokens per response")
+    temperature: float = Field(
+        1.0, gt=0, description="sampling temperature; log-probs use the same T"
+    )
+    ppo_epochs: int = Field(4, gt=0, description="passes over each rollout batch")
+    num_minibatches: int = Field(4, gt=0, description="minibatches per PPO epoch")
+    learning_rate: float = Field(3e-5, gt=0, lt=1)
+    adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon (Huang et al. 2024, detail 3)")
+    max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
+    clip_range: float = Field(0.2, gt=0, lt=1, description="ε of the clipped surrogate")
+    clip_range_value: float = Field(0.2, gt=0, description="ε_v of the clipped value loss")
+    value_loss_coef: float = Field(0.1, ge=0, description="weight of the value loss")
+    gamma: float = Field(1.0, ge=0, le=1, description="discount; 1 for episodic text")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE λ")
+    kl_control: Literal["adaptive", "fixed"] = "adaptive"
+    kl_coef: float = Field(0.05, ge=0, description="initial β of the KL penalty")
+    kl_target: float = Field(6.0, gt=0, description="target KL of the adaptive controller (nats)")
+    kl_horizon: int = Field(
+        10000, gt=0, description="horizon of the adaptive controller (episodes)"
+    )
+    missing_eos_penalty: float = Field(1.0, ge=0, description="subtracted from scores without EOS")
+    reward_clip: float | None = Field(10.0, gt=0, description="clip normalised scores to ±this")
+    max_approx_kl: float = Field(
+        1.0, gt=0, description="hard ceiling on approx KL per update; above it the run stops"
+    )
+
+    @model_validator(mode="after")
+    def _minibatches_fit(self) -> PPOParams:
+        if self.rollout_batch_size % self.num_minibatches:
+            raise ValueError("rollout_batch_size must be a multiple of num_minibatches")
+        return self
+
+
+class RoundEvalParams(StrictModel):
+    """Evaluation after every round: same prompts, same sampling seeds each time."""
+
+    samples_per_prompt: int = Field(1, gt=0)
+    max_new_tokens: int = Field(32, gt=0)
+    temperature: float = Field(1.0, gt=0, description="1.0 measures unconstrained behaviour")
+    seed: int = Field(1234, description="sampling seed, identical for every round and policy")
+    batch_size: int = Field(64, gt=0)
+    max_prompts: int | None = Field(None, gt=0, description="evaluate on the first N prompts only")
+
+
+class PPOShapingParams(StrictModel):
+    seed: int = 0
+    algorithm: Literal["ppo", "grpo", "rloo"] = "ppo"
+    rounds: int = Field(
+        4, gt=0, description="rounds; each ends with an evaluation and a checkpoint"
+    )
+    updates_per_round: int = Field(8, gt=0, description="PPO updates per round")
+    ppo: PPOParams = Field(default_factory=PPOParams)
+    lora: LoraParams = Field(default_factory=LoraParams)
+    eval: RoundEvalParams = Field(default_factory=RoundEvalParams)
+    early_stop_min_gain: float | None = Field(
+        None, description="stop when a round's eval reward gain is below this (stage-switch signal)"
+    )

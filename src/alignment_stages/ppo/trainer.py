@@ -1,0 +1,294 @@
+"""One PPO update, read top to bottom: 1 rollout, 2 score, 3 reward, 4 advantages, 5 optimise.
+
+Runs through `accelerate`, so the same code runs on CPU, one GPU, or under
+`accelerate launch` (DDP, DeepSpeed); statistics are reduced across processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from peft import get_peft_model
+
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.config import LoraParams
+from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.ppo.advantages import (
+    generalized_advantage_estimation,
+    masked_mean,
+    per_token_rewards,
+)
+from alignment_stages.ppo.config import PPOParams
+from alignment_stages.ppo.kl_control import build_kl_controller
+from alignment_stages.ppo.losses import clipped_policy_loss, clipped_value_loss
+from alignment_stages.ppo.rollout import (
+    Rollout,
+    TokenValueModel,
+    encode_prompts,
+    response_values,
+    sample_responses,
+)
+from alignment_stages.reward.train import lora_config
+
+# score_fn(prompts, response_texts, response_token_ids) -> (B,) raw scores
+ScoreFn = Callable[[Sequence[Sequence[dict]], list[str], list[list[int]]], torch.Tensor]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A PPO loss or statistic became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class ScoreNormalisation:
+    """Reward-model score statistics on chosen answers (reward_model_metrics.score_chosen)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Dropout makes π_old and π differ even before any update (Huang et al. 2024, detail 5)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 − Var(R − V) / Var(R) over real tokens: 1 is a perfect critic, ≤ 0 no better than a
+    constant (as CleanRL logs it)."""
+    variance = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    residual = returns - values
+    residual_variance = masked_mean((residual - masked_mean(residual, mask)) ** 2, mask)
+    return float("nan") if variance == 0 else (1.0 - residual_variance / variance).item()
+
+
+class PPOTrainer:
+    def __init__(
+        self,
+        policy: ModelArtifact,
+        critic_init: ModelArtifact,
+        score_fn: ScoreFn,
+        params: PPOParams,
+        lora: LoraParams | None = None,
+        normalisation: ScoreNormalisation = ScoreNormalisation(),
+        accelerator: Accelerator | None = None,
+    ):
+        self.params, self.score_fn, self.normalisation = params, score_fn, normalisation
+        self.tokenizer = policy.tokenizer
+        self.accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        # The policy trains on a copy: the input artifact (the base policy) stays untouched for
+        # later stages. With LoRA the reference is the same weights with the adapter disabled;
+        # without it, the untouched input model is the reference, so there is no second copy.
+        trainable = copy.deepcopy(policy.model)
+        peft = lora_config(lora, "CAUSAL_LM") if lora else None
+        self.reference = None if peft else policy.model.eval()
+        trainable = get_peft_model(trainable, peft) if peft else trainable
+        value_model = TokenValueModel(copy.deepcopy(critic_init.model))
+        for model in (trainable, value_model):
+            disable_dropout(model)
+            model.train()
+        optimizer = torch.optim.Adam(
+            [p for m in (trainable, value_model) for p in m.parameters() if p.requires_grad],
+            lr=params.learning_rate,
+            eps=params.adam_eps,
+        )
+        self.policy, self.value_model, self.optimizer = self.accelerator.prepare(
+            trainable, value_model, optimizer
+        )
+        if self.reference is not None:
+            self.reference.to(self.accelerator.device)
+        self.kl_controller = build_kl_controller(
+            params.kl_control, params.kl_coef, params.kl_target, params.kl_horizon
+        )
+        self.timings: dict[str, float] = defaultdict(float)
+
+    @property
+    def unwrapped_policy(self):
+        return self.accelerator.unwrap_model(self.policy)
+
+    def _reference_logprobs(self, query_responses, attention_mask, context_length) -> torch.Tensor:
+        if self.reference is not None:
+            return response_logprobs(
+                self.reference,
+                query_responses,
+                attention_mask,
+                context_length,
+                self.params.temperature,
+            )[0]
+        with self.unwrapped_policy.disable_adapter():
+            return response_logprobs(
+                self.unwrapped_policy,
+                query_responses,
+                attention_mask,
+                context_length,
+                self.params.temperature,
+            )[0]
+
+    def _normalise(self, raw: torch.Tensor, has_eos: torch.Tensor) -> torch.Tensor:
+        scores = (raw - self.normalisation.mean) / self.normalisation.std
+        scores = scores - self.params.missing_eos_penalty * (~has_eos).float()
+        if self.params.reward_clip is not None:
+            scores = scores.clamp(-self.params.reward_clip, self.params.reward_clip)
+        return scores
+
+    @torch.no_grad()
+    def collect_rollout(self, prompts: Sequence[Sequence[dict]]) -> Rollout:
+        device, p = self.accelerator.device, self.params
+        # 1. Rollout: sample responses with the KV cache.
+        start = time.perf_counter()
+        input_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, device)
+        self.unwrapped_policy.eval()
+        query_responses, attention_mask, response_mask, has_eos = sample_responses(
+            self.unwrapped_policy,
+            self.tokenizer,
+            input_ids,
+            prompt_mask,
+            p.response_length,
+            p.temperature,
+        )
+        self.timings["generation"] += time.perf_counter() - start
+
+        # 2. Score: the reward on the text up to the first EOS; π_old, π_ref and V_old.
+        start = time.perf_counter()
+        context_length = input_ids.shape[1]
+        responses = query_responses[:, context_length:]
+        response_ids = [
+            row[mask].tolist() for row, mask in zip(responses, response_mask, strict=True)
+        ]
+        texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
+        raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
+        logprobs, _ = response_logprobs(
+            self.unwrapped_policy, query_responses, attention_mask, context_length, p.temperature
+        )
+        ref_logprobs = self._reference_logprobs(query_responses, attention_mask, context_length)
+        values = response_values(
+            self.accelerator.unwrap_model(self.value_model),
+            query_responses,
+            attention_mask,
+            context_length,
+        )
+        self.unwrapped_policy.train()
+        self.timings["scoring"] += time.perf_counter() - start
+        return Rollout(
+            query_responses=query_responses,
+            attention_mask=attention_mask,
+            context_length=context_length,
+            response_mask=response_mask,
+            has_eos=has_eos,
+            logprobs=logprobs * response_mask,
+            ref_logprobs=ref_logprobs * response_mask,
+            values=values * response_mask,
+            raw_scores=raw_scores,
+            scores=self._normalise(raw_scores, has_eos),
+        )
+
+    def _global_whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Whiten advantages with statistics reduced over every process's batch."""
+        mask = mask.float()
+        total, count = self.accelerator.reduce(
+            torch.stack([(values * mask).sum(), mask.sum()]), "sum"
+        )
+        mean = total / count.clamp(min=1)
+        square = self.accelerator.reduce(((values - mean) ** 2 * mask).sum(), "sum")
+        return (values - mean) * torch.rsqrt(square / count.clamp(min=1) + 1e-8) * mask
+
+    def _mean_across_processes(self, stats: dict[str, float]) -> dict[str, float]:
+        keys = sorted(stats)
+        tensor = torch.tensor(
+            [stats[k] for k in keys], device=self.accelerator.device, dtype=torch.float64
+        )
+        reduced = self.accelerator.reduce(tensor, "mean")
+        return dict(zip(keys, reduced.tolist(), strict=True))
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        p = self.params
+        # 3. Reward: score at the last real token minus β·KL per token.
+        mask = rollout.response_mask
+        rewards, kl = per_token_rewards(
+            rollout.scores, rollout.logprobs, rollout.ref_logprobs, mask, self.kl_controller.value
+        )
+        # 4. Advantages: GAE, whitened over the whole (multi-process) batch.
+        advantages, returns = generalized_advantage_estimation(
+            rewards, rollout.values, mask, p.gamma, p.lam
+        )
+        advantages = self._global_whiten(advantages, mask)
+
+        # 5. Optimise: a few epochs of minibatches over the fixed rollout.
+        start = time.perf_counter()
+        b_size = rollout.query_responses.shape[0]
+        mb_size = max(1, b_size // p.num_minibatches)
+        epoch_stats = defaultdict(list)
+        for _ in range(p.ppo_epochs):
+            for mb_index in torch.randperm(b_size).split(mb_size):
+                mb_stats = self._minibatch_step(rollout, mb_index, advantages, returns)
+                for key, value in mb_stats.items():
+                    epoch_stats[key].append(value)
+        self.timings["optimisation"] += time.perf_counter() - start
+
+        sequence_kl = kl.sum(-1)
+        stats = {
+            "ppo/reward": rollout.raw_scores.mean().item(),
+            "ppo/score": rollout.scores.mean().item(),
+            "ppo/kl": sequence_kl.mean().item(),
+            "ppo/non_score_reward": (-self.kl_controller.value * sequence_kl).mean().item(),
+            "ppo/response_length": mask.float().sum(-1).mean().item(),
+            "ppo/eos_rate": rollout.has_eos.float().mean().item(),
+            "ppo/advantage_mean": masked_mean(advantages, mask).item(),
+            "ppo/return_mean": masked_mean(returns, mask).item(),
+            "ppo/explained_variance": explained_variance(rollout.values, returns, mask),
+            **{key: sum(values) / len(values) for key, values in epoch_stats.items()},
+        }
+        stats = self._mean_across_processes(stats)
+        stats["ppo/kl_coef"] = self.kl_controller.value
+        self.kl_controller.update(stats["ppo/kl"], b_size * self.accelerator.num_processes)
+        if not all(math.isfinite(v) for v in stats.values()):
+            bad = sorted(k for k, v in stats.items() if not math.isfinite(v))
+            raise NonFiniteLossError(f"non-finite PPO statistics: {bad}")
+        return stats
+
+    def _minibatch_step(
+        self, rollout: Rollout, mb_index: torch.Tensor, advantages, returns
+    ) -> dict[str, float]:
+        p, ctx = self.params, rollout.context_length
+        mb_query_responses = rollout.query_responses[mb_index]
+        mb_attention = rollout.attention_mask[mb_index]
+        mb_mask = rollout.response_mask[mb_index]
+        new_logprobs, entropy = response_logprobs(
+            self.policy, mb_query_responses, mb_attention, ctx, p.temperature
+        )
+        new_values = response_values(self.value_model, mb_query_responses, mb_attention, ctx)
+        policy_loss = clipped_policy_loss(
+            new_logprobs, rollout.logprobs[mb_index], advantages[mb_index], mb_mask, p.clip_range
+        )
+        value_loss = clipped_value_loss(
+            new_values, rollout.values[mb_index], returns[mb_index], mb_mask, p.clip_range_value
+        )
+        loss = policy_loss.loss + p.value_loss_coef * value_loss.loss
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"PPO loss became {loss.item()}")
+        self.accelerator.backward(loss)
+        self.accelerator.clip_grad_norm_(
+            [q for g in self.optimizer.param_groups for q in g["params"]], p.max_grad_norm
+        )
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return {
+            "ppo/policy_loss": policy_loss.loss.item(),
+            "ppo/value_loss": value_loss.loss.item(),
+            "ppo/approx_kl": policy_loss.approx_kl.item(),
+            "ppo/clipfrac": policy_loss.clipfrac.item(),
+            "ppo/value_clipfrac": value_loss.clipfrac.item(),
+            "ppo/entropy": masked_mean(entropy.detach(), mb_mask).item(),
+        }
+
+    def step(self, prompts: Sequence[Sequence[dict]]) -> dict[str, float]:
+        """One full PPO update: rollout, scoring, reference, value, optimisation."""
+        rollout = self.collect_rollout(prompts)
+        return self.update(rollout)

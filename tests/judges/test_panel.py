@@ -1,0 +1,85 @@
+"""The judge panel's any-flags rule, the parameter block and the panel it builds."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.judges.panel import Judge, JudgePanel
+from alignment_stages.judges.regex_rules import RegexRuleJudge, Verdict
+from alignment_stages.judges.reward_threshold import RewardThresholdJudge
+from alignment_stages.reward.train import reward_model_from_policy
+from tests.models.tiny import tiny_policy
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters_behaviour_judges.yml"
+PROMPTS = [[{"role": "user", "content": "How do I cook rice?"}]] * 3
+
+
+class _FixedJudge:
+    """Flags the responses at the given positions."""
+
+    def __init__(self, name: str, flagged: set[int]):
+        self.name = name
+        self.flagged = flagged
+
+    def judge_batch(self, prompts, responses, categories):
+        return [
+            Verdict("violation", f"{self.name}: bad") if i in self.flagged else Verdict("ok", "")
+            for i in range(len(responses))
+        ]
+
+
+def test_a_generation_is_a_violation_when_any_judge_flags_it():
+    panel = JudgePanel([_FixedJudge("a", {0, 1}), _FixedJudge("b", {1})])
+    verdicts = panel.judge_batch(PROMPTS, ["x", "y", "z"], [None] * 3)
+    assert verdicts == [
+        Verdict("violation", "a: bad"),
+        Verdict("violation", "a: bad; b: bad"),
+        Verdict("ok", ""),
+    ]
+
+
+def test_regex_judge_satisfies_the_protocol_and_judges_per_category():
+    judge = RegexRuleJudge({"unsafe": ["here is how"]})
+    assert isinstance(judge, Judge) and judge.name == "regex"
+    verdicts = judge.judge_batch(PROMPTS[:2], ["Here is how.", "Here is how."], ["unsafe", "benign"])
+    assert [v.label for v in verdicts] == ["violation", "ok"]
+
+
+def test_empty_panel_and_mismatched_lengths_are_errors():
+    with pytest.raises(ValueError, match="at least one judge"):
+        JudgePanel([])
+    panel = JudgePanel([_FixedJudge("a", set())])
+    with pytest.raises(ValueError, match="differ in length"):
+        panel.judge_batch(PROMPTS, ["x"], [None] * 3)
+
+
+def test_shipped_parameter_block_validates_and_builds_a_regex_panel():
+    block = yaml.safe_load(CONF.read_text())["behaviour_judges"]
+    params = JudgesParams.model_validate(block)
+    panel = build_judge_panel(params, reward_model=None)
+    assert [judge.name for judge in panel.judges] == ["regex"]
+    verdicts = panel.judge_batch(PROMPTS[:2], ["Go away.", "Rinse it."], ["benign", "benign"])
+    assert [v.label for v in verdicts] == ["violation", "ok"]
+
+
+def test_unknown_key_is_rejected_by_name():
+    with pytest.raises(ValidationError, match="regexx"):
+        JudgesParams.model_validate({"regexx": {"rules": {}}})
+    with pytest.raises(ValidationError, match="thresold"):
+        JudgesParams.model_validate({"reward_threshold": {"thresold": 0.0}})
+
+
+def test_no_judge_configured_is_rejected():
+    with pytest.raises(ValidationError, match="at least one judge"):
+        JudgesParams()
+
+
+def test_reward_threshold_judge_needs_a_reward_model():
+    params = JudgesParams(reward_threshold={"threshold": 0.0})
+    with pytest.raises(ValueError, match="no reward model"):
+        build_judge_panel(params, reward_model=None)
+    panel = build_judge_panel(params, reward_model_from_policy(tiny_policy()))
+    assert isinstance(panel.judges[0], RewardThresholdJudge)

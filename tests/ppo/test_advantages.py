@@ -1,0 +1,65 @@
+"""Oracle tests: vectorised GAE and rewards against plain loops and hand-computed values."""
+
+import torch
+
+from alignment_stages.ppo.advantages import (
+    generalized_advantage_estimation,
+    masked_whiten,
+    per_token_rewards,
+)
+
+
+def _gae_loop(rewards, values, mask, gamma, lam):
+    """The textbook reversed loop (CleanRL ppo.py), one sequence at a time."""
+    batch, length = rewards.shape
+    advantages = torch.zeros_like(rewards)
+    for b in range(batch):
+        last = 0.0
+        real = int(mask[b].sum())
+        for t in reversed(range(real)):
+            next_value = values[b, t + 1] if t + 1 < real else 0.0
+            delta = rewards[b, t] + gamma * next_value - values[b, t]
+            last = delta + gamma * lam * last
+            advantages[b, t] = last
+    return advantages, (advantages + values) * mask
+
+
+def test_vectorised_gae_equals_the_plain_loop():
+    torch.manual_seed(0)
+    rewards, values = torch.randn(6, 9), torch.randn(6, 9)
+    mask = torch.arange(9).unsqueeze(0) < torch.tensor([9, 1, 4, 7, 3, 9]).unsqueeze(1)
+    rewards = rewards * mask
+    for gamma, lam in [(1.0, 0.95), (0.99, 0.9), (1.0, 1.0), (0.5, 0.0)]:
+        got_adv, got_ret = generalized_advantage_estimation(rewards, values, mask, gamma, lam)
+        want_adv, want_ret = _gae_loop(rewards, values, mask, gamma, lam)
+        torch.testing.assert_close(got_adv, want_adv * mask)
+        torch.testing.assert_close(got_ret, want_ret)
+
+
+def test_gae_by_hand():
+    # Two steps, γ = 1, λ = 0.5: δ1 = 1 − 0.5 = 0.5; δ0 = 0 + 0.5 − 0.25 = 0.25; A0 = 0.25 + 0.5·0.5
+    rewards = torch.tensor([[0.0, 1.0]])
+    values = torch.tensor([[0.25, 0.5]])
+    advantages, returns = generalized_advantage_estimation(
+        rewards, values, torch.ones(1, 2), 1.0, 0.5
+    )
+    torch.testing.assert_close(advantages, torch.tensor([[0.5, 0.5]]))
+    torch.testing.assert_close(returns, torch.tensor([[0.75, 1.0]]))
+
+
+def test_score_lands_on_the_last_real_token_and_kl_is_per_token():
+    scores = torch.tensor([2.0, -1.0])
+    logprobs = torch.tensor([[-1.0, -2.0, -3.0], [-1.0, -1.0, -9.0]])
+    ref_logprobs = torch.tensor([[-1.5, -2.0, -2.0], [-2.0, -1.0, -1.0]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]]).bool()
+    rewards, kl = per_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef=0.1)
+    torch.testing.assert_close(kl, torch.tensor([[0.5, 0.0, -1.0], [1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(rewards, torch.tensor([[-0.05, 0.0, 0.1 + 2.0], [-0.1, -1.0, 0.0]]))
+
+
+def test_whitening_gives_zero_mean_unit_variance_over_real_tokens_only():
+    values = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
+    mask = torch.tensor([[1, 1, 1, 0]]).bool()
+    whitened = masked_whiten(values, mask)[mask]
+    torch.testing.assert_close(whitened.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(whitened.pow(2).mean(), torch.tensor(1.0), atol=1e-4, rtol=0)
