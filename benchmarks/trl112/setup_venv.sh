@@ -23,6 +23,6 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
 "$venv/bin/python" -m pip install --quiet -r "$requirements" >&2
-"$venv/bin/python" -c "import torch, trl; from trl.experimental.ppo import PPOTrainer" >&2
+TRL_EXPERIMENTAL_SILENCE=1 "$venv/bin/python" -c "import torch, trl; from trl.experimental.ppo import PPOTrainer" >&2
 echo "$want" >"$stamp"
 echo "$venv/bin/python"

@@ -44,7 +44,9 @@ def test_a_generation_is_a_violation_when_any_judge_flags_it():
 def test_regex_judge_satisfies_the_protocol_and_judges_per_category():
     judge = RegexRuleJudge({"unsafe": ["here is how"]})
     assert isinstance(judge, Judge) and judge.name == "regex"
-    verdicts = judge.judge_batch(PROMPTS[:2], ["Here is how.", "Here is how."], ["unsafe", "benign"])
+    verdicts = judge.judge_batch(
+        PROMPTS[:2], ["Here is how.", "Here is how."], ["unsafe", "benign"]
+    )
     assert [v.label for v in verdicts] == ["violation", "ok"]
 
 

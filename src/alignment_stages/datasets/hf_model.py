@@ -14,6 +14,7 @@ from alignment_stages.models.artifacts import (
     is_complete,
     load_artifact,
     save_artifact,
+    save_artifacts,
 )
 
 
@@ -87,3 +88,47 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         """kedro-viz preview: the artifact summary (architecture, parameters, LoRA or not),
         read from `artifact.json` without loading the weights."""
         return JSONPreview((Path(self._get_load_path()) / "artifact.json").read_text())
+
+
+class HFModelCollectionDataset(HFModelDataset):
+    """Several named artifacts (e.g. one policy per PPO round) saved as one atomic version.
+
+    Saves `{name: ModelArtifact}` into `<version>/<basename>/<name>/`, all inside one staging
+    directory renamed at the end. Loads lazily: `{name: function returning the artifact}`, so
+    selecting one round does not read the others.
+    """
+
+    def load(self) -> dict[str, Any]:
+        path = Path(self._get_load_path())
+        if self._saved is not None and self._saved[0] == str(path):
+            return {name: (lambda a=artifact: a) for name, artifact in self._saved[1].items()}
+        if not is_complete(path):
+            raise DatasetError(f"{path} has no completion marker: its save did not finish")
+        return {
+            child.name: (
+                lambda c=child: load_artifact(c, self._model_kind, self._trust_remote_code)
+            )
+            for child in sorted(path.iterdir())
+            if child.is_dir()
+        }
+
+    def save(self, data: dict[str, ModelArtifact]) -> None:
+        if not isinstance(data, dict) or not all(
+            isinstance(a, ModelArtifact) for a in data.values()
+        ):
+            raise DatasetError("expected a dict of name -> ModelArtifact")
+        path = Path(self._get_save_path())
+        save_artifacts(data, path)
+        self._saved = (str(path), data)
+        self._clear_version_cache()
+
+    def preview(self) -> JSONPreview:
+        import json
+
+        path = Path(self._get_load_path())
+        summaries = {
+            c.name: json.loads((c / "artifact.json").read_text())
+            for c in sorted(path.iterdir())
+            if c.is_dir()
+        }
+        return JSONPreview(json.dumps(summaries))

@@ -80,28 +80,49 @@ class ModelArtifact:
 
 def save_artifact(artifact: ModelArtifact, target: Path) -> None:
     """Atomically save to `target`, which must not exist yet."""
+    _save_atomically(target, lambda staging: _write_artifact(artifact, staging))
+
+
+def save_artifacts(artifacts: dict[str, ModelArtifact], target: Path) -> None:
+    """Atomically save several named artifacts as subdirectories of `target`."""
+
+    def write(staging: Path) -> None:
+        for name, artifact in artifacts.items():
+            _write_artifact(artifact, staging / name)
+            (staging / name / COMPLETION_MARKER).write_text("ok\n")
+
+    _save_atomically(target, write)
+
+
+def _save_atomically(target: Path, write) -> None:
+    """Write into a hidden sibling, add the completion marker, then rename into place."""
     target = Path(target)
     if target.exists():
         raise FileExistsError(f"refusing to overwrite the existing artifact at {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        if artifact.is_lora:
-            # The base and its adapter travel together: a bare adapter is useless without it.
-            base = artifact.model.get_base_model()
-            base.save_pretrained(
-                staging / "model", state_dict=_base_state_dict(base), safe_serialization=True
-            )
-            artifact.model.save_pretrained(staging / "adapter", safe_serialization=True)
-        else:
-            artifact.model.save_pretrained(staging / "model", safe_serialization=True)
-        artifact.tokenizer.save_pretrained(staging / "tokenizer")
-        (staging / "artifact.json").write_text(json.dumps(artifact.summary(), indent=2))
+        staging.mkdir()
+        write(staging)
         (staging / COMPLETION_MARKER).write_text("ok\n")
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_artifact(artifact: ModelArtifact, staging: Path) -> None:
+    if artifact.is_lora:
+        # The base and its adapter travel together: a bare adapter is useless without it.
+        base = artifact.model.get_base_model()
+        base.save_pretrained(
+            staging / "model", state_dict=_base_state_dict(base), safe_serialization=True
+        )
+        artifact.model.save_pretrained(staging / "adapter", safe_serialization=True)
+    else:
+        artifact.model.save_pretrained(staging / "model", safe_serialization=True)
+    artifact.tokenizer.save_pretrained(staging / "tokenizer")
+    (staging / "artifact.json").write_text(json.dumps(artifact.summary(), indent=2))
 
 
 def _base_state_dict(base: Any) -> dict[str, torch.Tensor]:

@@ -16,6 +16,7 @@ from alignment_stages.models.training import (
     FiniteLossGuard,
     check_final_loss,
     common_arguments,
+    detach_from_trainer,
     seed_everything,
 )
 from datasets import Dataset
@@ -76,7 +77,7 @@ def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: in
     logger.info(
         "base_model/sft_loss=%.4f base_model/sft_steps=%d", result.training_loss, result.global_step
     )
-    return ModelArtifact(model=trainer.model, tokenizer=policy.tokenizer)
+    return ModelArtifact(model=detach_from_trainer(trainer), tokenizer=policy.tokenizer)
 
 
 def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:

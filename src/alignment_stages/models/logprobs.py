@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def token_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """log π(token | prefix) from logits scaled by 1/T, the same scaling as at sampling time.
 
     logits: (B, T, V) for the positions that predict `tokens`; tokens: (B, T). Returns (B, T).
@@ -27,10 +29,14 @@ def response_logprobs(
     """Log-probs (B, R) of the response tokens `query_response[:, context_length:]`, and the
     logits' entropy (B, R). Queries are left-padded, so position ids come from the mask."""
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=query_response, attention_mask=attention_mask, position_ids=position_ids).logits
+    logits = model(
+        input_ids=query_response, attention_mask=attention_mask, position_ids=position_ids
+    ).logits
     logits = logits[:, context_length - 1 : -1]  # position t predicts token t + 1
     responses = query_response[:, context_length:]
     logp = token_logprobs(logits, responses, temperature)
     probs = F.softmax(logits.float() / temperature, dim=-1)
-    entropy = torch.logsumexp(logits.float() / temperature, dim=-1) - (probs * logits.float() / temperature).sum(-1)
+    entropy = torch.logsumexp(logits.float() / temperature, dim=-1) - (
+        probs * logits.float() / temperature
+    ).sum(-1)
     return logp, entropy

@@ -74,3 +74,16 @@ def common_arguments(params: TrainingParams, seed: int) -> dict[str, Any]:
 def check_final_loss(stage: str, loss: float) -> None:
     if not math.isfinite(loss):
         raise TrainingDivergedError(f"{stage}: final training loss is {loss}. Nothing was saved.")
+
+
+def detach_from_trainer(trainer) -> Any:
+    """The trained model, free of the wrappers `accelerate` installed while training.
+
+    Trainer leaves an instance-level `forward` (a mixed-precision wrapper closing over the
+    original bound method). A later `copy.deepcopy` keeps that closure, so the copy silently
+    runs - and trains - the original's weights. Removing it restores the class's `forward`.
+    """
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    for attribute in ("forward", "_original_forward"):
+        model.__dict__.pop(attribute, None)
+    return model

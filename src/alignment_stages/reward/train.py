@@ -17,6 +17,7 @@ from alignment_stages.models.training import (
     FiniteLossGuard,
     check_final_loss,
     common_arguments,
+    detach_from_trainer,
     seed_everything,
 )
 from datasets import Dataset
@@ -96,7 +97,5 @@ def train_reward_model(
         result.training_loss,
         result.global_step,
     )
-    trainer.model.eval()
-    return ModelArtifact(
-        model=trainer.model, tokenizer=initial.tokenizer, kind="sequence_classification"
-    )
+    model = detach_from_trainer(trainer).eval()
+    return ModelArtifact(model=model, tokenizer=initial.tokenizer, kind="sequence_classification")

@@ -2,9 +2,9 @@
 
 from kedro.pipeline import Pipeline
 
-from alignment_stages.pipelines import base_model, data_curation, reward_model
+from alignment_stages.pipelines import base_model, data_curation, ppo_shaping, reward_model
 
-STAGES = (data_curation, base_model, reward_model)
+STAGES = (data_curation, base_model, reward_model, ppo_shaping)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,1 @@
+"""Sampling policies on a fixed prompt set and measuring their behaviour: plain modules."""

@@ -1,0 +1,115 @@
+"""Evaluate one policy on `eval_prompts` with fixed sampling seeds.
+
+Every PPO round and every stage of the evaluation pipeline goes through `evaluate_policy`, so
+the numbers are comparable: same prompts, same seeds, same judges, same reward model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+
+from alignment_stages.behaviour.metrics import (
+    label_flip_rate,
+    probe_perplexity,
+    summarise_generations,
+)
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.base import as_messages
+from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.ppo.config import RoundEvalParams
+from alignment_stages.ppo.rollout import encode_prompts, sample_responses
+from alignment_stages.reward.scoring import score_responses
+
+
+@dataclass
+class Generations:
+    """N = prompts × samples_per_prompt generations, in a fixed order."""
+
+    prompt_ids: list[str]
+    prompts: list[list[dict[str, str]]]
+    categories: list[str | None]
+    texts: list[str] = field(default_factory=list)
+    has_eos: list[bool] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    kl_to_base: list[float] = field(default_factory=list)  # Σ_t log π − log π_base per sample
+    rewards: list[float] = field(default_factory=list)  # reward-model score per sample
+    labels: list[str] = field(default_factory=list)  # judge panel label per sample
+
+
+@torch.no_grad()
+def sample_generations(
+    policy: ModelArtifact, base: ModelArtifact, eval_prompts: pd.DataFrame, params: RoundEvalParams
+) -> Generations:
+    """Sample at `params.temperature` from a fixed seed; the global RNG is restored afterwards,
+    so evaluating never changes the course of training."""
+    table = eval_prompts.head(params.max_prompts) if params.max_prompts else eval_prompts
+    repeats = params.samples_per_prompt
+    out = Generations(
+        prompt_ids=[pid for pid in table["prompt_id"] for _ in range(repeats)],
+        prompts=[as_messages(p) for p in table["prompt_messages"] for _ in range(repeats)],
+        categories=[
+            c if isinstance(c, str) else None for c in table["category"] for _ in range(repeats)
+        ],
+    )
+    model, tokenizer = policy.model, policy.tokenizer
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.seed)
+        for start in range(0, len(out.prompts), params.batch_size):
+            batch = out.prompts[start : start + params.batch_size]
+            input_ids, prompt_mask = encode_prompts(tokenizer, batch, device)
+            query_responses, mask, response_mask, has_eos = sample_responses(
+                model, tokenizer, input_ids, prompt_mask, params.max_new_tokens, params.temperature
+            )
+            context = input_ids.shape[1]
+            logp, _ = response_logprobs(model, query_responses, mask, context, params.temperature)
+            base_logp, _ = response_logprobs(
+                base.model, query_responses, mask, context, params.temperature
+            )
+            out.texts += tokenizer.batch_decode(
+                query_responses[:, context:], skip_special_tokens=True
+            )
+            out.has_eos += has_eos.tolist()
+            out.lengths += response_mask.sum(-1).tolist()
+            out.kl_to_base += ((logp - base_logp) * response_mask).sum(-1).tolist()
+    model.train(was_training)
+    return out
+
+
+def evaluate_policy(
+    policy: ModelArtifact,
+    base: ModelArtifact,
+    reward_model: ModelArtifact,
+    judges: JudgePanel,
+    eval_prompts: pd.DataFrame,
+    capability_probe: pd.DataFrame,
+    params: RoundEvalParams,
+    previous_labels: list[str] | None = None,
+) -> tuple[dict[str, Any], Generations, list[str]]:
+    """The behaviour snapshot of one policy: reward, violations, KL to base, probe perplexity,
+    diversity, length, EOS rate, and label flips since `previous_labels` (same order)."""
+    generations = sample_generations(policy, base, eval_prompts, params)
+    rewards = score_responses(reward_model, generations.prompts, generations.texts)
+    verdicts = judges.judge_batch(generations.prompts, generations.texts, generations.categories)
+    labels = [v.label for v in verdicts]
+    metrics = summarise_generations(
+        generations.texts, generations.has_eos, generations.lengths, verdicts, rewards
+    )
+    metrics["kl_to_base"] = float(torch.tensor(generations.kl_to_base).mean())
+    metrics["probe_perplexity"] = probe_perplexity(
+        policy,
+        [as_messages(p) for p in capability_probe["prompt_messages"]],
+        list(capability_probe["reference_response"]),
+    )
+    metrics["label_flip_rate"] = (
+        label_flip_rate(previous_labels, labels) if previous_labels else 0.0
+    )
+    generations.rewards, generations.labels = rewards.tolist(), labels
+    return metrics, generations, labels
