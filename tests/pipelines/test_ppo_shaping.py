@@ -1,0 +1,66 @@
+"""ppo_shaping on the demo data with the `smoke` environment: PPO lowers the violation rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from alignment_stages.demo.generate import write_demo_files
+from tests.conftest import make_project
+
+STAGES = ["data_curation", "base_model", "reward_model", "ppo_shaping"]
+
+
+def _latest(project: Path, relative: str) -> Path:
+    return sorted((project / relative).iterdir())[-1] / Path(relative).name
+
+
+@pytest.fixture(scope="module")
+def shaped_project(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("shaped"))
+    write_demo_files(project / "data" / "01_raw" / "preferences")
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smoke") as session:
+        session.run(pipeline_names=STAGES)
+    return project
+
+
+def test_ppo_lowers_the_judge_violation_rate_on_eval_prompts(shaped_project):
+    history = pd.read_parquet(_latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    base, last = history.iloc[0], history.iloc[-1]
+    assert base["checkpoint"] == "base_policy" and base["violation_rate"] > 0.15
+    assert last["violation_rate"] <= 0.5 * base["violation_rate"]
+    assert last["reward_mean"] > base["reward_mean"]
+    assert 0 < last["kl_to_base"] < 30
+
+
+def test_history_has_one_row_per_round_with_every_signal(shaped_project):
+    history = pd.read_parquet(_latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    assert history["round"].tolist() == [0, 1, 2, 3]
+    signals = {"reward_mean", "violation_rate", "kl_to_base", "probe_perplexity", "distinct_2",
+               "length_mean", "eos_rate", "label_flip_rate", "reward_gain"}  # fmt: skip
+    training = {"ppo/reward", "ppo/kl", "ppo/entropy", "ppo/approx_kl", "ppo/clipfrac", "ppo/value_loss",
+                "ppo/explained_variance", "ppo/response_length", "ppo/eos_rate", "ppo/kl_coef"}  # fmt: skip
+    assert signals | training <= set(history.columns)
+    assert history.loc[1:, "healthy"].all() and history.loc[1:, list(training)].notna().all().all()
+
+
+def test_every_round_is_a_checkpoint_and_the_policy_is_the_last_healthy_round(shaped_project):
+    rounds = _latest(shaped_project, "data/06_models/ppo_round_policies")
+    assert sorted(p.name for p in rounds.iterdir() if p.is_dir()) == [
+        "round_001",
+        "round_002",
+        "round_003",
+    ]
+    policy = _latest(shaped_project, "data/06_models/ppo_policy")
+    assert (policy / "COMPLETE").is_file()
+    same = (policy / "model" / "model.safetensors").read_bytes() == (
+        rounds / "round_003" / "model" / "model.safetensors"
+    ).read_bytes()
+    assert same
+    assert json.loads((policy / "artifact.json").read_text())["lora"] is False

@@ -1,0 +1,36 @@
+"""The PPO trainer in two processes under `accelerate launch` (DDP over gloo on CPU).
+
+In accelerate 1.15, `accelerate launch --cpu --num_processes 2` starts two processes only
+through MPI (`--mpirun_hostfile`); without it, it silently runs one. `--multi_gpu` on a machine
+without GPUs goes through torch.distributed.run and gives real two-process DDP over gloo, which
+is what this test runs (and asserts: world size 2).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_two_process_ddp_keeps_weights_in_sync_and_reduces_statistics(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        str(REPO_ROOT / "tests" / "ppo" / "ddp_worker.py"), str(tmp_path),
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    # DDP averaged the gradients: both ranks hold the same weights after two updates.
+    assert abs(ranks[0]["checksum"] - ranks[1]["checksum"]) < 1e-6
+    # Statistics are reduced over both processes: rank 0's raw reward is 0 and rank 1's is 1,
+    # so both report the global mean 0.5, and every other statistic agrees too.
+    for step in range(2):
+        assert ranks[0]["stats"][step]["ppo/reward"] == ranks[1]["stats"][step]["ppo/reward"] == 0.5
+        assert ranks[0]["stats"][step] == ranks[1]["stats"][step]
