@@ -5,8 +5,11 @@ through the same rounds, history and checkpoint contract, so the gate and evalua
 unchanged.
 """
 
+from alignment_stages.ppo.critic_free import run_critic_free_rounds
 from alignment_stages.ppo.rounds import run_shaping_rounds
 
 SHAPING_ALGORITHMS = {
     "ppo": run_shaping_rounds,
+    "grpo": run_critic_free_rounds,
+    "rloo": run_critic_free_rounds,
 }

@@ -59,6 +59,19 @@ class RoundEvalParams(StrictModel):
     max_prompts: int | None = Field(None, gt=0, description="evaluate on the first N prompts only")
 
 
+class CriticFreeParams(StrictModel):
+    """Settings of the TRL critic-free alternatives (`algorithm: grpo` or `rloo`)."""
+
+    num_generations: int = Field(4, ge=2, description="completions per prompt; the group baseline")
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    beta: float = Field(
+        0.05, ge=0, description="KL coefficient (GRPO: in the loss; RLOO: in the reward)"
+    )
+    judge_penalty: float = Field(
+        0.0, ge=0, description="subtracted from the normalised reward of a judged violation"
+    )
+
+
 class PPOShapingParams(StrictModel):
     seed: int = 0
     algorithm: Literal["ppo", "grpo", "rloo"] = "ppo"
@@ -69,6 +82,7 @@ class PPOShapingParams(StrictModel):
     ppo: PPOParams = Field(default_factory=PPOParams)
     lora: LoraParams = Field(default_factory=LoraParams)
     eval: RoundEvalParams = Field(default_factory=RoundEvalParams)
+    critic_free: CriticFreeParams = Field(default_factory=CriticFreeParams)
     early_stop_min_gain: float | None = Field(
         None, description="stop when a round's eval reward gain is below this (stage-switch signal)"
     )

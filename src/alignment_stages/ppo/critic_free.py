@@ -1,0 +1,189 @@
+"""GRPO and RLOO through TRL's maintained trainers, filling the same round contract as PPO.
+
+Each round continues training the same model for `updates_per_round` optimiser steps, then the
+policy is evaluated and checkpointed exactly as in `rounds.py`, so `ppo_history`, the gate and
+the evaluation cannot tell the algorithms apart. The reward is the same reward model, normalised
+the same way, minus `judge_penalty` for judged violations when configured. The optimiser state
+restarts each round (a new TRL trainer per round).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+from alignment_stages.evaluation.snapshot import evaluate_policy
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.base import as_messages
+from alignment_stages.models.training import (
+    FiniteLossGuard,
+    detach_from_trainer,
+    device_arguments,
+    seed_everything,
+)
+from alignment_stages.ppo.config import PPOShapingParams
+from alignment_stages.ppo.rounds import ShapingResult
+from alignment_stages.reward.scoring import score_responses
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+# TRL log key → the history column it fills (undocumented keys are dropped).
+TRL_METRICS = {
+    "reward": "ppo/reward",
+    "kl": "ppo/kl",
+    "entropy": "ppo/entropy",
+    "loss": "ppo/policy_loss",
+    "completions/mean_length": "ppo/response_length",
+    "clip_ratio/region_mean": "ppo/clipfrac",
+}
+TRAINERS = {"grpo": (GRPOTrainer, GRPOConfig), "rloo": (RLOOTrainer, RLOOConfig)}
+
+
+def make_reward_function(
+    reward_model: ModelArtifact,
+    mean: float,
+    std: float,
+    judges: JudgePanel | None,
+    judge_penalty: float,
+) -> Callable[..., list[float]]:
+    """TRL reward function: normalised reward-model score, minus a penalty per judged violation."""
+
+    def reward(prompts, completions, category=None, **kwargs) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        messages = [as_messages(p) for p in prompts]
+        scores = ((score_responses(reward_model, messages, texts) - mean) / std).tolist()
+        if judges is not None and judge_penalty > 0:
+            verdicts = judges.judge_batch(messages, texts, category or [None] * len(texts))
+            scores = [
+                s - judge_penalty * (v.label == "violation")
+                for s, v in zip(scores, verdicts, strict=True)
+            ]
+        return scores
+
+    reward.__name__ = "reward_model"
+    return reward
+
+
+def _config(algorithm: str, params: PPOShapingParams, steps: int) -> Any:
+    config_class = TRAINERS[algorithm][1]
+    cf = params.critic_free
+    return config_class(
+        output_dir=tempfile.mkdtemp(prefix="alignment_stages_trainer_"),
+        max_steps=steps,
+        per_device_train_batch_size=params.ppo.rollout_batch_size,
+        num_generations=cf.num_generations,
+        max_completion_length=params.ppo.response_length,
+        temperature=params.ppo.temperature,
+        learning_rate=cf.learning_rate,
+        beta=cf.beta,
+        max_grad_norm=params.ppo.max_grad_norm,
+        adam_epsilon=params.ppo.adam_eps,
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+        save_strategy="no",
+        report_to="none",
+        seed=params.seed,
+        **device_arguments(),
+    )
+
+
+def run_critic_free_rounds(
+    base_policy: ModelArtifact,
+    reward_model: ModelArtifact,
+    reward_model_metrics: dict[str, Any],
+    ppo_prompts: pd.DataFrame,
+    eval_prompts: pd.DataFrame,
+    capability_probe: pd.DataFrame,
+    judges: JudgePanel,
+    params: PPOShapingParams,
+) -> ShapingResult:
+    seed_everything(params.seed)
+    chosen = reward_model_metrics["score_chosen"]
+    reward = make_reward_function(
+        reward_model,
+        chosen["mean"],
+        max(chosen["std"], 1e-6),
+        judges,
+        params.critic_free.judge_penalty,
+    )
+    dataset = Dataset.from_list(
+        [
+            {"prompt": as_messages(p), "category": c}
+            for p, c in zip(ppo_prompts["prompt_messages"], ppo_prompts["category"], strict=True)
+        ]
+    )
+    trainer_class = TRAINERS[params.algorithm][0]
+    model = copy.deepcopy(base_policy.model)  # the base policy stays untouched for later stages
+    # TRL builds its KL reference by reloading `config._name_or_path` from disk and takes no
+    # reference argument. A policy handed over in memory has no such path (or a stale one), so
+    # the base is written to a scratch directory and named there: the reference is the base.
+    reference_dir = tempfile.mkdtemp(prefix="alignment_stages_reference_")
+    base_policy.model.save_pretrained(reference_dir, safe_serialization=True)
+    model.config._name_or_path = reference_dir
+    tokenizer = copy.deepcopy(base_policy.tokenizer)
+    evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
+        policy,
+        base_policy,
+        reward_model,
+        judges,
+        eval_prompts,
+        capability_probe,
+        params.eval,
+        previous,
+    )
+    metrics, _, labels = evaluate(base_policy, None)
+    history = [{"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}]
+    round_policies, healthy, stop_reason = {}, base_policy, f"completed {params.rounds} rounds"
+    for round_index in range(1, params.rounds + 1):
+        trainer = trainer_class(
+            model=model, reward_funcs=[reward], args=_config(params.algorithm, params, params.updates_per_round),
+            train_dataset=dataset.shuffle(seed=params.seed + round_index), processing_class=tokenizer,
+            callbacks=[FiniteLossGuard(f"ppo_shaping ({params.algorithm})")],
+        )  # fmt: skip
+        trainer.train()
+        model = detach_from_trainer(trainer)
+        logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+        train_stats = {
+            col: sum(e[key] for e in logs) / len(logs)
+            for key, col in TRL_METRICS.items()
+            if logs and all(key in e for e in logs)
+        }
+        if any(not math.isfinite(v) for v in train_stats.values()):
+            history.append(
+                {"round": round_index, "checkpoint": None, "healthy": False, **train_stats}
+            )
+            stop_reason = f"round {round_index} diverged; kept round {round_index - 1}"
+            break
+        snapshot = ModelArtifact(model=copy.deepcopy(model).eval(), tokenizer=base_policy.tokenizer)
+        metrics, _, labels = evaluate(snapshot, labels)
+        name = f"round_{round_index:03d}"
+        round_policies[name], healthy = snapshot, snapshot
+        history.append(
+            {
+                "round": round_index,
+                "checkpoint": name,
+                "healthy": True,
+                "updates": len(logs),
+                **train_stats,
+                **metrics,
+            }
+        )
+        logger.info(
+            "%s/round=%d eval reward=%.3f violation_rate=%.3f",
+            params.algorithm,
+            round_index,
+            metrics["reward_mean"],
+            metrics["violation_rate"],
+        )
+    frame = pd.DataFrame(history)
+    frame["reward_gain"] = frame["reward_mean"].diff()
+    return ShapingResult(healthy, frame, round_policies, stop_reason)
