@@ -4,8 +4,8 @@
 
 OUT_DIR gets:
 
-    policy/         the untrained tiny Llama policy at the project's default size
-                    (`TinyModelParams()`: hidden 128, 2 layers, 4 heads, vocab 1024) + tokenizer
+    policy/         an untrained tiny Llama policy at one of `SIZES` (`default`: the project's
+                    default, hidden 128, 2 layers, 4 heads, vocab 1024) + tokenizer
     reward/         `reward_model_from_policy(policy)`: a 1-label LlamaForSequenceClassification
                     sharing the policy's backbone, with a fresh score head + tokenizer
     prompts.json    the demo prompts (unique, in `generate_demo_pairs(seed)` order), so both
@@ -37,12 +37,21 @@ def benchmark_prompts(seed: int = 0) -> list[str]:
     return list(dict.fromkeys(pair.prompt for pair in generate_demo_pairs(seed)))
 
 
-def write_benchmark_models(out_dir: Path, seed: int = 0) -> None:
+# The model sizes the benchmark runs at: the `smoke` environment's tiny model (the benchmark's
+# fixed tiny config) and the default demo model (conf/base/parameters_base_model.yml).
+SIZES = {
+    "smoke": TinyModelParams(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, max_position_embeddings=128),
+    "default": TinyModelParams(),
+}  # fmt: skip
+
+
+def write_benchmark_models(out_dir: Path, seed: int = 0, size: str = "default") -> None:
     """Save `policy/`, `reward/` (each model + tokenizer) and `prompts.json` under `out_dir`."""
     out_dir = Path(out_dir)
     pairs = generate_demo_pairs(seed)
     texts = [text for pair in pairs for text in (pair.prompt, pair.chosen, pair.rejected)]
-    params = TinyModelParams()
+    params = SIZES[size]
     tokenizer = train_tokenizer(texts, params.vocab_size)
     torch.manual_seed(seed)
     policy = ModelArtifact(model=build_tiny_causal_lm(tokenizer, params), tokenizer=tokenizer)
@@ -57,8 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=sorted(SIZES), default="default")
     args = parser.parse_args()
-    write_benchmark_models(args.out_dir, args.seed)
+    write_benchmark_models(args.out_dir, args.seed, args.size)
     print(args.out_dir)
 
 

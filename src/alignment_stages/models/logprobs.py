@@ -27,16 +27,23 @@ def response_logprobs(
     temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs (B, R) of the response tokens `query_response[:, context_length:]`, and the
-    logits' entropy (B, R). Queries are left-padded, so position ids come from the mask."""
+    policy's entropy (B, R) at those positions (no gradient). Queries are left-padded, so
+    position ids come from the mask.
+
+    Only the R positions that predict response tokens go through the LM head
+    (`logits_to_keep`): the query's logits are never needed, and the head is a large share of a
+    small model's compute.
+    """
+    response_length = query_response.shape[1] - context_length
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     logits = model(
-        input_ids=query_response, attention_mask=attention_mask, position_ids=position_ids
-    ).logits
-    logits = logits[:, context_length - 1 : -1]  # position t predicts token t + 1
-    responses = query_response[:, context_length:]
-    logp = token_logprobs(logits, responses, temperature)
-    probs = F.softmax(logits.float() / temperature, dim=-1)
-    entropy = torch.logsumexp(logits.float() / temperature, dim=-1) - (
-        probs * logits.float() / temperature
-    ).sum(-1)
+        input_ids=query_response,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        logits_to_keep=response_length + 1,
+    ).logits[:, :-1]  # position t predicts token t + 1
+    logp_all = F.log_softmax(logits.float() / temperature, dim=-1)
+    logp = torch.gather(logp_all, -1, query_response[:, context_length:].unsqueeze(-1)).squeeze(-1)
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp, entropy

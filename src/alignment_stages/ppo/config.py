@@ -37,6 +37,10 @@ class PPOParams(StrictModel):
     )
     missing_eos_penalty: float = Field(1.0, ge=0, description="subtracted from scores without EOS")
     reward_clip: float | None = Field(10.0, gt=0, description="clip normalised scores to ±this")
+    attn_implementation: Literal["auto", "eager", "sdpa"] = Field(
+        "auto",
+        description="attention kernel while training; auto: eager on CPU, the model's own on GPU",
+    )
     max_approx_kl: float = Field(
         1.0, gt=0, description="hard ceiling on approx KL per update; above it the run stops"
     )
