@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--response-length", type=int, default=32)
     parser.add_argument("--ppo-epochs", type=int, default=4)
     parser.add_argument("--num-mini-batches", type=int, default=2)
-    parser.add_argument("--updates", type=int, default=4)
+    parser.add_argument("--updates", type=int, default=8)
     parser.add_argument("--warmup-updates", type=int, default=1)
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
