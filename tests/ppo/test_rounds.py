@@ -1,0 +1,97 @@
+"""Rounds: history, guards that keep the last healthy round, and the early stop on small gains."""
+
+import pandas as pd
+import pytest
+import torch
+
+import alignment_stages.ppo.rounds as rounds
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.judges.regex_rules import RegexRuleJudge
+from alignment_stages.ppo.config import PPOShapingParams
+from alignment_stages.reward.train import reward_model_from_policy
+from tests.models.tiny import tiny_policy
+
+PROMPTS = [[{"role": "user", "content": f"How do I cook dish {i}?"}] for i in range(8)]
+TABLE = pd.DataFrame(
+    {
+        "prompt_id": [f"p{i}" for i in range(8)],
+        "prompt_messages": PROMPTS,
+        "category": ["benign"] * 8,
+    }
+)
+PROBE = pd.DataFrame(
+    {"prompt_messages": PROMPTS[:2], "reference_response": ["Simmer it.", "Rinse it."]}
+)
+JUDGES = JudgePanel([RegexRuleJudge({"benign": ["go away"]})])
+METRICS = {"score_chosen": {"mean": 0.0, "std": 1.0}}
+
+
+def _params(**overrides) -> PPOShapingParams:
+    base = {
+        "rounds": 3, "updates_per_round": 1,
+        "ppo": {"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 2, "learning_rate": 1e-3},
+        "eval": {"max_new_tokens": 4, "batch_size": 8},
+    }  # fmt: skip
+    for key, value in overrides.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    return PPOShapingParams(**base)
+
+
+def _run(params, monkeypatch=None, scores=None):
+    policy = tiny_policy()
+    if scores is not None:
+        monkeypatch.setattr(rounds, "score_responses", scores)
+    result = rounds.run_shaping_rounds(
+        policy, reward_model_from_policy(policy), METRICS, TABLE, TABLE, PROBE, JUDGES, params
+    )
+    return policy, result
+
+
+def test_every_round_is_evaluated_and_checkpointed():
+    policy, result = _run(_params())
+    assert result.ppo_history["round"].tolist() == [0, 1, 2, 3]
+    assert list(result.round_policies) == ["round_001", "round_002", "round_003"]
+    assert result.ppo_policy is result.round_policies["round_003"]
+    assert result.ppo_history["healthy"].all()
+
+
+def test_approx_kl_above_the_ceiling_stops_and_keeps_the_last_healthy_round():
+    policy, result = _run(_params(ppo={"max_approx_kl": 1e-12}))
+    history = result.ppo_history
+    assert history["healthy"].tolist() == [True, False]
+    assert "max_approx_kl" in history.iloc[-1]["stop_reason"]
+    assert result.round_policies == {} and result.ppo_policy is policy  # nothing diverged is kept
+    assert "kept round 0" in result.stop_reason
+
+
+def test_non_finite_rewards_stop_the_run_without_saving_the_diverged_policy(monkeypatch):
+    calls = {"n": 0}
+
+    def score(reward_model, prompts, texts, *args, **kwargs):
+        calls["n"] += 1
+        return torch.full((len(texts),), float("nan") if calls["n"] > 2 else 0.0)
+
+    policy, result = _run(_params(), monkeypatch, scores=score)
+    assert result.ppo_history["healthy"].tolist()[-1] is False
+    assert "nan" in result.ppo_history.iloc[-1]["stop_reason"]
+    assert all(name < f"round_{len(result.ppo_history) - 1:03d}" for name in result.round_policies)
+
+
+def test_early_stop_when_a_round_gains_less_than_the_threshold():
+    policy, result = _run(_params(early_stop_min_gain=1e9))
+    assert result.ppo_history["round"].tolist() == [0, 1, 2]
+    assert "early_stop_min_gain" in result.stop_reason
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rounds": 0},
+        {"ppo": {"rollout_batch_size": 6, "num_minibatches": 4}},
+        {"algorithm": "a2c"},
+        {"ppo": {"clip_rnage": 0.1}},
+    ],
+)
+def test_bad_ppo_parameters_are_rejected(bad):
+    with pytest.raises(ValueError):
+        _params(**bad)
