@@ -90,6 +90,12 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         return JSONPreview((Path(self._get_load_path()) / "artifact.json").read_text())
 
 
+class ArtifactCollection(dict):
+    """`{name: function returning the artifact}`, plus the dataset version it was loaded from."""
+
+    version: str | None = None
+
+
 class HFModelCollectionDataset(HFModelDataset):
     """Several named artifacts (e.g. one policy per PPO round) saved as one atomic version.
 
@@ -98,19 +104,22 @@ class HFModelCollectionDataset(HFModelDataset):
     selecting one round does not read the others.
     """
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> ArtifactCollection:
         path = Path(self._get_load_path())
         if self._saved is not None and self._saved[0] == str(path):
-            return {name: (lambda a=artifact: a) for name, artifact in self._saved[1].items()}
-        if not is_complete(path):
+            loaders = {name: (lambda a=artifact: a) for name, artifact in self._saved[1].items()}
+        elif not is_complete(path):
             raise DatasetError(f"{path} has no completion marker: its save did not finish")
-        return {
-            child.name: (
-                lambda c=child: load_artifact(c, self._model_kind, self._trust_remote_code)
-            )
-            for child in sorted(path.iterdir())
-            if child.is_dir()
-        }
+        else:
+            kind, remote = self._model_kind, self._trust_remote_code
+            loaders = {
+                child.name: (lambda c=child: load_artifact(c, kind, remote))
+                for child in sorted(path.iterdir())
+                if child.is_dir()
+            }
+        collection = ArtifactCollection(loaders)
+        collection.version = self.resolve_load_version()
+        return collection
 
     def save(self, data: dict[str, ModelArtifact]) -> None:
         if not isinstance(data, dict) or not all(

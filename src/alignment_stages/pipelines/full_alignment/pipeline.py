@@ -2,9 +2,15 @@
 
 from kedro.pipeline import Pipeline
 
-from alignment_stages.pipelines import base_model, data_curation, ppo_shaping, reward_model
+from alignment_stages.pipelines import (
+    base_model,
+    data_curation,
+    ppo_shaping,
+    reward_model,
+    stability_gate,
+)
 
-STAGES = (data_curation, base_model, reward_model, ppo_shaping)
+STAGES = (data_curation, base_model, reward_model, ppo_shaping, stability_gate)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,227 @@
+"""The gate's signals and decision rules, as pure functions of `ppo_history`.
+
+The two questions a practitioner asks before choosing PPO or DPO, then the switch signal:
+
+1. Is the model still chaotic?          chaos_rate > chaos_threshold
+2. Can the team accept oscillation?     oscillation <= oscillation_tolerance
+3. Do PPO's gains still exceed costs?   gain per round > max(min_gain, kl_price · ΔKL)
+   and no reward-hacking or capability-loss sign.
+
+| decision               | when                                               |
+|------------------------|----------------------------------------------------|
+| rollback_and_switch    | a round shows reward hacking or capability loss    |
+| halt                   | still chaotic and oscillating beyond tolerance     |
+| continue_shaping       | still chaotic and PPO still paying off             |
+| switch_to_refinement   | settled, or PPO's gains below its costs            |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from alignment_stages.gate.config import StabilityGateParams
+
+SWITCHES = ("switch_to_refinement", "rollback_and_switch")
+REQUIRED_COLUMNS = (
+    "round", "checkpoint", "healthy", "reward_mean", "violation_rate", "kl_to_base",
+    "probe_perplexity", "distinct_2", "length_mean", "eos_rate", "label_flip_rate",
+)  # fmt: skip
+
+
+class GateInputError(ValueError):
+    """`ppo_history` is missing columns or holds NaN where the gate needs numbers."""
+
+
+@dataclass
+class Signal:
+    name: str
+    value: float
+    threshold: float
+    verdict: str  # plain words: "still chaotic", "within tolerance", …
+    triggered: bool
+
+
+@dataclass
+class GateDecision:
+    decision: str
+    selected_round: int
+    selected_checkpoint: str
+    signals: list[Signal]
+    reasons: list[str]
+    checkpoint_version: str | None = None
+    hacking_signs: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["signals"] = {
+            s.name: {k: v for k, v in asdict(s).items() if k != "name"} for s in self.signals
+        }
+        return out
+
+
+def _validated(history: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in history.columns]
+    if missing:
+        raise GateInputError(f"ppo_history lacks the columns {missing}")
+    if history.empty or int(history["round"].iloc[0]) != 0:
+        raise GateInputError("ppo_history must start with round 0, the starting policy")
+    healthy = history[history["healthy"].astype(bool)].reset_index(drop=True)
+    numeric = [c for c in REQUIRED_COLUMNS if c not in ("round", "checkpoint", "healthy")]
+    nan = healthy[numeric].isna()
+    if nan.any().any():
+        where = [
+            f"round {int(healthy['round'][i])}: {c}"
+            for i, c in zip(*nan.to_numpy().nonzero(), strict=True)
+        ]
+        raise GateInputError(
+            f"ppo_history has NaN where the gate needs numbers ({', '.join(where[:5])})"
+        )
+    return healthy
+
+
+def reversal_share(values: list[float]) -> float:
+    """Share of the movement over a window that was undone: (Σ|Δ| − |ΣΔ|) / Σ|Δ|.
+    0 for a monotone path, 1 for pure back-and-forth; 0 when nothing moved."""
+    steps = [b - a for a, b in zip(values, values[1:], strict=False)]
+    travelled = sum(abs(s) for s in steps)
+    return 0.0 if travelled == 0 else (travelled - abs(sum(steps))) / travelled
+
+
+def hacking_signs(
+    row: pd.Series, previous: pd.Series, base: pd.Series, params: StabilityGateParams
+) -> list[str]:
+    """Reward-hacking and capability-loss signs of one round, in plain words."""
+    signs = []
+    if (
+        row["reward_mean"] > previous["reward_mean"]
+        and row["violation_rate"] > previous["violation_rate"]
+    ):
+        signs.append("reward-model score up while the judges flag more")
+    capability = (row["probe_perplexity"] - base["probe_perplexity"]) / base["probe_perplexity"]
+    if capability > params.max_capability_loss:
+        signs.append(f"capability loss: probe perplexity +{capability:.0%} over the base")
+    drift = abs(row["length_mean"] - base["length_mean"]) / max(base["length_mean"], 1e-9)
+    if drift > params.max_length_drift:
+        signs.append(f"length drift {drift:.0%}")
+    if (
+        base["distinct_2"] > 0
+        and row["distinct_2"] < (1 - params.max_diversity_drop) * base["distinct_2"]
+    ):
+        signs.append(
+            f"diversity collapse: distinct-2 {row['distinct_2']:.3f} vs {base['distinct_2']:.3f}"
+        )
+    if base["eos_rate"] - row["eos_rate"] > params.max_eos_drop:
+        signs.append(f"EOS rate fell {base['eos_rate'] - row['eos_rate']:.2f}")
+    return signs
+
+
+def _signals(
+    healthy: pd.DataFrame, params: StabilityGateParams
+) -> tuple[list[Signal], dict[str, list[str]]]:
+    last, base = healthy.iloc[-1], healthy.iloc[0]
+    window = healthy.tail(params.oscillation_window)
+    chaos = float(last["violation_rate"])
+    flips = float(window["label_flip_rate"].iloc[1:].mean()) if len(window) > 1 else 0.0
+    oscillation = max(reversal_share(window["reward_mean"].tolist()),
+                      reversal_share(window["violation_rate"].tolist()), flips)  # fmt: skip
+    if len(healthy) > 1:
+        previous = healthy.iloc[-2]
+        gain = float(last["reward_mean"] - previous["reward_mean"])
+        kl_growth = float(last["kl_to_base"] - previous["kl_to_base"])
+    else:
+        gain, kl_growth = math.inf, 0.0  # PPO has not run: nothing says it stopped paying off
+    price = max(params.min_gain_per_round, params.kl_price * kl_growth)
+    capability = float(
+        (last["probe_perplexity"] - base["probe_perplexity"]) / base["probe_perplexity"]
+    )
+    signs = {
+        str(row["checkpoint"]): found
+        for i, row in healthy.iterrows()
+        if i > 0 and (found := hacking_signs(row, healthy.iloc[i - 1], base, params))
+    }
+    signals = [
+        Signal("chaos_rate", chaos, params.chaos_threshold,
+               "still chaotic" if chaos > params.chaos_threshold else "settled", chaos > params.chaos_threshold),
+        Signal("oscillation", oscillation, params.oscillation_tolerance,
+               "beyond tolerance" if oscillation > params.oscillation_tolerance else "within tolerance",
+               oscillation > params.oscillation_tolerance),
+        Signal("gain_per_round", gain, price,
+               "PPO still paying off" if gain > price else "gains below costs", gain <= price),
+        Signal("kl_growth", kl_growth, params.kl_price,
+               f"+{kl_growth:.2f} nats in the last round, costing {params.kl_price * kl_growth:.3f} reward", False),
+        Signal("capability_loss", capability, params.max_capability_loss,
+               "capability lost" if capability > params.max_capability_loss else "capability kept",
+               capability > params.max_capability_loss),
+        Signal("hacking_signs", float(sum(len(v) for v in signs.values())), 0.0,
+               "; ".join(f"{k}: {', '.join(v)}" for k, v in signs.items()) or "none seen", bool(signs)),
+    ]  # fmt: skip
+    return signals, signs
+
+
+def decide(
+    history: pd.DataFrame, params: StabilityGateParams, checkpoint_version: str | None = None
+) -> GateDecision:
+    """Apply the decision table to the healthy rounds of `history`."""
+    healthy = _validated(history)
+    signals, signs = _signals(healthy, params)
+    by_name = {s.name: s for s in signals}
+    last = healthy.iloc[-1]
+    diverged = len(healthy) < len(history)
+    if signs or diverged:
+        first_bad = min(
+            (int(healthy.index[healthy["checkpoint"] == c][0]) for c in signs), default=len(healthy)
+        )
+        keep = healthy.iloc[max(first_bad - 1, 0)]
+        reasons = [f"{name}: {', '.join(found)}" for name, found in signs.items()]
+        if diverged:
+            reasons.append(f"round {int(history['round'].iloc[len(healthy)])} diverged")
+        reasons.append(
+            f"roll back to the last healthy round ({keep['checkpoint']}) and settle with DPO"
+        )
+        return GateDecision(
+            "rollback_and_switch",
+            int(keep["round"]),
+            str(keep["checkpoint"]),
+            signals,
+            reasons,
+            checkpoint_version,
+            signs,
+        )
+    chaotic, oscillating = by_name["chaos_rate"].triggered, by_name["oscillation"].triggered
+    paying = not by_name["gain_per_round"].triggered
+    chaos_words = f"violation rate {by_name['chaos_rate'].value:.3f} vs chaos_threshold {params.chaos_threshold}"
+    if chaotic and oscillating:
+        decision, reasons = (
+            "halt",
+            [
+                f"still chaotic ({chaos_words})",
+                f"oscillation {by_name['oscillation'].value:.2f} beyond tolerance {params.oscillation_tolerance}",
+                "neither more PPO nor DPO is safe: fix the data, the reward model or the PPO settings first",
+            ],
+        )
+    elif chaotic and paying:
+        decision, reasons = (
+            "continue_shaping",
+            [
+                f"still chaotic ({chaos_words}) → keep shaping",
+                f"PPO still paying off (gain {by_name['gain_per_round'].value:.3f} > {by_name['gain_per_round'].threshold:.3f})",
+            ],
+        )
+    else:
+        why = f"settled ({chaos_words})" if not chaotic else f"still chaotic ({chaos_words}), but"
+        cost = (f"gains below costs (gain {by_name['gain_per_round'].value:.3f} ≤ {by_name['gain_per_round'].threshold:.3f})"
+                if not paying else f"PPO still gaining {by_name['gain_per_round'].value:.3f} per round")  # fmt: skip
+        decision, reasons = "switch_to_refinement", [why, cost, "→ settle with DPO"]
+    return GateDecision(
+        decision,
+        int(last["round"]),
+        str(last["checkpoint"]),
+        signals,
+        reasons,
+        checkpoint_version,
+        signs,
+    )

@@ -1,0 +1,16 @@
+from kedro.pipeline import Node, Pipeline
+
+from alignment_stages.pipelines.stability_gate.nodes import apply_stability_gate
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                apply_stability_gate,
+                inputs=["ppo_history", "ppo_round_policies", "params:stability_gate"],
+                outputs={"gate_decision": "gate_decision", "gate_report": "gate_report"},
+                name="apply_stability_gate",
+            )
+        ]
+    )
