@@ -13,7 +13,7 @@ from kedro.framework.startup import bootstrap_project
 from alignment_stages.demo.generate import write_demo_files
 from tests.conftest import make_project
 
-STAGES = ["data_curation", "base_model", "reward_model", "ppo_shaping"]
+STAGES = ["data_curation", "base_model", "reward_model", "ppo_shaping", "stability_gate"]
 
 
 def _latest(project: Path, relative: str) -> Path:
@@ -64,3 +64,28 @@ def test_every_round_is_a_checkpoint_and_the_policy_is_the_last_healthy_round(sh
     ).read_bytes()
     assert same
     assert json.loads((policy / "artifact.json").read_text())["lora"] is False
+
+
+def test_the_gate_writes_its_decision_and_report_for_the_smoke_run(shaped_project):
+    decision = json.loads(
+        _latest(shaped_project, "data/08_reporting/gate_decision.json").read_text()
+    )
+    assert decision["decision"] in {
+        "switch_to_refinement",
+        "rollback_and_switch",
+        "continue_shaping",
+        "halt",
+    }
+    assert {
+        "chaos_rate",
+        "oscillation",
+        "gain_per_round",
+        "capability_loss",
+        "hacking_signs",
+    } <= set(decision["signals"])
+    assert (
+        decision["checkpoint_version"]
+        == _latest(shaped_project, "data/06_models/ppo_round_policies").parent.name
+    )
+    report = _latest(shaped_project, "data/08_reporting/gate_report.md").read_text()
+    assert f"`{decision['decision']}`" in report and decision["reasons"][0] in report

@@ -73,9 +73,10 @@ def _validated(history: pd.DataFrame) -> pd.DataFrame:
     numeric = [c for c in REQUIRED_COLUMNS if c not in ("round", "checkpoint", "healthy")]
     nan = healthy[numeric].isna()
     if nan.any().any():
+        rows, cols = nan.to_numpy().nonzero()
         where = [
-            f"round {int(healthy['round'][i])}: {c}"
-            for i, c in zip(*nan.to_numpy().nonzero(), strict=True)
+            f"round {int(healthy['round'][r])}: {numeric[c]}"
+            for r, c in zip(rows, cols, strict=True)
         ]
         raise GateInputError(
             f"ppo_history has NaN where the gate needs numbers ({', '.join(where[:5])})"
@@ -84,8 +85,9 @@ def _validated(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def reversal_share(values: list[float]) -> float:
-    """Share of the movement over a window that was undone: (Σ|Δ| − |ΣΔ|) / Σ|Δ|.
-    0 for a monotone path, 1 for pure back-and-forth; 0 when nothing moved."""
+    """Share of the path over a window that cancels out: (Σ|Δ| − |ΣΔ|) / Σ|Δ|.
+    0 for a monotone path, 1 for pure back-and-forth (0 → 1 → 0); 0 when nothing moved.
+    0.5 → 0.2 → 0.35 gives 0.3 / 0.45: the 0.15 step back and the 0.15 it undid."""
     steps = [b - a for a, b in zip(values, values[1:], strict=False)]
     travelled = sum(abs(s) for s in steps)
     return 0.0 if travelled == 0 else (travelled - abs(sum(steps))) / travelled
