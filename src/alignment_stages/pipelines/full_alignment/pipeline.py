@@ -5,12 +5,13 @@ from kedro.pipeline import Pipeline
 from alignment_stages.pipelines import (
     base_model,
     data_curation,
+    dpo_refinement,
     ppo_shaping,
     reward_model,
     stability_gate,
 )
 
-STAGES = (data_curation, base_model, reward_model, ppo_shaping, stability_gate)
+STAGES = (data_curation, base_model, reward_model, ppo_shaping, stability_gate, dpo_refinement)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,34 @@
+"""Validated parameters of the `dpo_refinement` pipeline (conf/base/parameters_dpo_refinement.yml)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from alignment_stages.models.config import LoraParams, StrictModel, TrainingParams
+from alignment_stages.ppo.config import RoundEvalParams
+
+# The loss types TRL 1.16's DPOTrainer implements (combine several with `loss_weights`).
+DPOLossType = Literal[
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+]  # fmt: skip
+
+
+class DPORefinementParams(StrictModel):
+    seed: int = 0
+    loss_type: list[DPOLossType] = Field(default_factory=lambda: ["sigmoid"], min_length=1)
+    loss_weights: list[float] | None = Field(None, description="one weight per loss type")
+    beta: float = Field(0.1, gt=0, description="β: strength of the implicit KL to the start policy")
+    training: TrainingParams = Field(
+        default_factory=lambda: TrainingParams(epochs=1, learning_rate=5e-4)
+    )
+    lora: LoraParams = Field(default_factory=lambda: LoraParams(enabled=True))
+    precompute_ref_log_probs: bool = Field(
+        True, description="score the reference once before training instead of at every step"
+    )
+    kl_eval: RoundEvalParams = Field(
+        default_factory=lambda: RoundEvalParams(max_prompts=64),
+        description="sampling used to measure KL(DPO policy ‖ start policy) after training",
+    )

@@ -1,0 +1,117 @@
+"""Start from the gate's selection and settle the policy with TRL's DPOTrainer."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import pandas as pd
+from trl import DPOConfig, DPOTrainer
+
+from alignment_stages.dpo.config import DPORefinementParams
+from alignment_stages.evaluation.snapshot import sample_generations
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.training import (
+    FiniteLossGuard,
+    check_final_loss,
+    common_arguments,
+    detach_from_trainer,
+    seed_everything,
+)
+from alignment_stages.reward.train import lora_config, preference_dataset
+
+logger = logging.getLogger(__name__)
+
+SWITCHES = ("switch_to_refinement", "rollback_and_switch")
+# TRL log key → dpo_history column.
+DPO_METRICS = {
+    "loss": "loss",
+    "rewards/margins": "reward_margin",
+    "rewards/accuracies": "reward_accuracy",
+    "rewards/chosen": "reward_chosen",
+    "rewards/rejected": "reward_rejected",
+}
+
+
+class GateNotPassedError(RuntimeError):
+    """The stability gate did not decide to switch to refinement."""
+
+
+def select_start_policy(
+    gate_decision: dict[str, Any],
+    round_policies: dict[str, Any],
+    base_policy: ModelArtifact,
+    on_unsettled: str,
+) -> ModelArtifact:
+    """The policy DPO starts from: the round the gate selected (round 0 is the base policy)."""
+    decision = gate_decision["decision"]
+    if decision not in SWITCHES:
+        reasons = "; ".join(gate_decision["reasons"])
+        if on_unsettled != "proceed":
+            raise GateNotPassedError(
+                f"stability gate decided '{decision}': {reasons}. DPO is not run. Set "
+                "stability_gate.on_unsettled: proceed to refine anyway."
+            )
+        logger.warning(
+            "gate decided %s (%s); proceeding to DPO as on_unsettled=proceed", decision, reasons
+        )
+    checkpoint = gate_decision["selected_checkpoint"]
+    if checkpoint == "base_policy":
+        return base_policy
+    if checkpoint not in round_policies:
+        raise KeyError(
+            f"gate selected {checkpoint!r}, but ppo_round_policies has {sorted(round_policies)}"
+        )
+    return round_policies[checkpoint]()
+
+
+def refine_with_dpo(
+    start: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
+) -> tuple[ModelArtifact, pd.DataFrame]:
+    seed_everything(params.seed)
+    model = copy.deepcopy(start.model)  # the start policy (a PPO round) stays as it was
+    peft = lora_config(params.lora, "CAUSAL_LM")
+    # Without LoRA the reference must be passed: DPOTrainer would otherwise reload it from
+    # `config._name_or_path` on disk and silently ignore the in-memory start policy. With LoRA
+    # the reference is the same weights with the adapter disabled.
+    reference = None if peft else copy.deepcopy(start.model).eval()
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=DPOConfig(
+            **common_arguments(params.training, params.seed),
+            beta=params.beta,
+            loss_type=list(params.loss_type),
+            loss_weights=params.loss_weights,
+            precompute_ref_log_probs=params.precompute_ref_log_probs,
+        ),
+        train_dataset=preference_dataset(preference_train),
+        processing_class=start.tokenizer,
+        peft_config=peft,
+        callbacks=[FiniteLossGuard("dpo_refinement")],
+    )
+    result = trainer.train()
+    check_final_loss("dpo_refinement", result.training_loss)
+    policy = ModelArtifact(model=detach_from_trainer(trainer).eval(), tokenizer=start.tokenizer)
+    history = pd.DataFrame(
+        [
+            {
+                "step": entry["step"],
+                **{col: entry[key] for key, col in DPO_METRICS.items() if key in entry},
+            }
+            for entry in trainer.state.log_history
+            if "loss" in entry and "step" in entry
+        ]
+    )
+    prompts = preference_train.drop_duplicates("prompt_text").assign(
+        prompt_id=lambda f: f["prompt_text"]
+    )
+    kl = sample_generations(policy, start, prompts, params.kl_eval).kl_to_base
+    history["kl_to_start"] = float("nan")
+    history.loc[history.index[-1], "kl_to_start"] = sum(kl) / len(kl)
+    logger.info(
+        "dpo/loss=%.4f dpo/reward_accuracy=%.3f dpo/kl_to_start=%.3f",
+        result.training_loss, history["reward_accuracy"].iloc[-1], history["kl_to_start"].iloc[-1],
+    )  # fmt: skip
+    return policy, history

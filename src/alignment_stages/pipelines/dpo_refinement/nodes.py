@@ -1,0 +1,27 @@
+"""Thin adapters from the catalog to `alignment_stages.dpo`."""
+
+from typing import Any
+
+import pandas as pd
+
+from alignment_stages.dpo.config import DPORefinementParams
+from alignment_stages.dpo.refine import refine_with_dpo, select_start_policy
+from alignment_stages.gate.config import StabilityGateParams
+from alignment_stages.models.artifacts import ModelArtifact
+
+
+def select_dpo_start_policy(
+    gate_decision: dict[str, Any],
+    ppo_round_policies: dict[str, Any],
+    base_policy: ModelArtifact,
+    gate: StabilityGateParams,
+) -> ModelArtifact:
+    """Stops full_alignment with the gate's reasons unless it decided to switch."""
+    return select_start_policy(gate_decision, ppo_round_policies, base_policy, gate.on_unsettled)
+
+
+def refine_policy_with_dpo(
+    dpo_start_policy: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
+) -> dict[str, Any]:
+    policy, history = refine_with_dpo(dpo_start_policy, preference_train, params)
+    return {"dpo_policy": policy, "dpo_history": history}
