@@ -6,12 +6,21 @@ from alignment_stages.pipelines import (
     base_model,
     data_curation,
     dpo_refinement,
+    evaluation,
     ppo_shaping,
     reward_model,
     stability_gate,
 )
 
-STAGES = (data_curation, base_model, reward_model, ppo_shaping, stability_gate, dpo_refinement)
+STAGES = (
+    data_curation,
+    base_model,
+    reward_model,
+    ppo_shaping,
+    stability_gate,
+    dpo_refinement,
+    evaluation,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,165 @@
+"""Every stage on the same evaluation set: the comparison table, side-by-side generations,
+the Markdown report and the charts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from alignment_stages.evaluation.snapshot import Generations, evaluate_policy
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.config import RoundEvalParams
+
+
+@dataclass
+class StageEvaluation:
+    stage_comparison: pd.DataFrame  # one row per policy
+    eval_generations: pd.DataFrame  # one row per (prompt, sample), one column per policy
+    evaluation_report: str
+    charts: dict[str, go.Figure]
+
+
+def _consistency(generations: Generations) -> tuple[float, float]:
+    """Style consistency: mean within-prompt std of reward, and the share of prompts whose
+    samples got different judged labels (0 when every prompt is answered one way)."""
+    frame = pd.DataFrame(
+        {
+            "prompt": generations.prompt_ids,
+            "reward": generations.rewards,
+            "label": generations.labels,
+        }
+    )
+    grouped = frame.groupby("prompt", sort=False)
+    reward_spread = float(grouped["reward"].std(ddof=0).mean())
+    label_spread = float((grouped["label"].nunique() > 1).mean())
+    return reward_spread, label_spread
+
+
+def stage_row(
+    name: str, metrics: dict[str, Any], generations: Generations, base: Generations
+) -> dict[str, Any]:
+    rewards = np.asarray(generations.rewards)
+    half_width = (
+        1.96 * rewards.std(ddof=1) / math.sqrt(len(rewards)) if len(rewards) > 1 else float("nan")
+    )
+    reward_spread, label_spread = _consistency(generations)
+    return {
+        "policy": name,
+        "reward_mean": metrics["reward_mean"],
+        "reward_ci_low": metrics["reward_mean"] - half_width,
+        "reward_ci_high": metrics["reward_mean"] + half_width,
+        # Same prompt and sample index: a win is a higher reward-model score than base's answer.
+        "win_rate_vs_base": float(np.mean(rewards > np.asarray(base.rewards)))
+        if name != "base"
+        else 0.5,
+        "violation_rate": metrics["violation_rate"],
+        "kl_to_base": metrics["kl_to_base"],
+        "probe_perplexity": metrics["probe_perplexity"],
+        "distinct_1": metrics["distinct_1"],
+        "distinct_2": metrics["distinct_2"],
+        "length_mean": metrics["length_mean"],
+        "length_std": metrics["length_std"],
+        "eos_rate": metrics["eos_rate"],
+        "reward_spread_within_prompt": reward_spread,
+        "label_disagreement_within_prompt": label_spread,
+        "samples": len(rewards),
+    }
+
+
+def compare_stages(
+    policies: dict[str, ModelArtifact],
+    reward_model: ModelArtifact,
+    judges: JudgePanel,
+    eval_prompts: pd.DataFrame,
+    capability_probe: pd.DataFrame,
+    sampling: RoundEvalParams,
+    side_by_side_prompts: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate each policy with identical prompts and seeds; `policies` starts with "base"."""
+    base = policies["base"]
+    results = {
+        name: evaluate_policy(
+            policy, base, reward_model, judges, eval_prompts, capability_probe, sampling
+        )
+        for name, policy in policies.items()
+    }
+    base_generations = results["base"][1]
+    table = pd.DataFrame(
+        [stage_row(name, m, g, base_generations) for name, (m, g, _) in results.items()]
+    )
+    sides = pd.DataFrame({"prompt_id": base_generations.prompt_ids,
+                          "prompt": [p[-1]["content"] for p in base_generations.prompts],
+                          "category": base_generations.categories})  # fmt: skip
+    for name, (_, generations, _) in results.items():
+        sides[f"{name}_response"] = generations.texts
+        sides[f"{name}_reward"] = generations.rewards
+        sides[f"{name}_label"] = generations.labels
+    keep = sides["prompt_id"].drop_duplicates().head(side_by_side_prompts)
+    return table, sides[sides["prompt_id"].isin(keep)].reset_index(drop=True)
+
+
+def stage_charts(
+    table: pd.DataFrame, ppo_history: pd.DataFrame, gate: dict[str, Any], chaos_threshold: float
+) -> dict[str, go.Figure]:
+    metrics = ["violation_rate", "win_rate_vs_base", "distinct_2", "eos_rate"]
+    by_stage = go.Figure(
+        [go.Bar(name=metric, x=table["policy"], y=table[metric]) for metric in metrics],
+        layout={"title": "Metrics by stage (same prompts, same seeds)", "barmode": "group"},
+    )
+    healthy = ppo_history[ppo_history["healthy"].astype(bool)]
+    rounds = go.Figure(
+        [
+            go.Scatter(name="violation rate", x=healthy["round"], y=healthy["violation_rate"], mode="lines+markers"),
+            go.Scatter(name="eval reward", x=healthy["round"], y=healthy["reward_mean"], mode="lines+markers", yaxis="y2"),
+        ],
+        layout={
+            "title": f"PPO rounds — gate decision: {gate['decision']} (round {gate['selected_round']})",
+            "xaxis": {"title": "round"}, "yaxis": {"title": "violation rate"},
+            "yaxis2": {"title": "reward", "overlaying": "y", "side": "right"},
+        },
+    )  # fmt: skip
+    rounds.add_hline(y=chaos_threshold, line_dash="dash", annotation_text="chaos_threshold")
+    frontier = go.Figure(
+        [
+            go.Scatter(name="PPO rounds", x=healthy["kl_to_base"], y=healthy["reward_mean"], mode="lines+markers+text",
+                       text=[f"r{r}" for r in healthy["round"]], textposition="top center"),
+            go.Scatter(name="stages", x=table["kl_to_base"], y=table["reward_mean"], mode="markers+text",
+                       text=table["policy"], textposition="bottom center", marker={"size": 12}),
+        ],
+        layout={"title": "Reward against KL to base", "xaxis": {"title": "KL to base (nats)"}, "yaxis": {"title": "reward"}},
+    )  # fmt: skip
+    return {
+        "stage_metrics_chart": by_stage,
+        "ppo_rounds_chart": rounds,
+        "reward_kl_frontier_chart": frontier,
+    }
+
+
+def render_evaluation_report(table: pd.DataFrame, gate: dict[str, Any], sides: pd.DataFrame) -> str:
+    columns = ["policy", "reward_mean", "reward_ci_low", "reward_ci_high", "win_rate_vs_base", "violation_rate",
+               "kl_to_base", "probe_perplexity", "distinct_1", "distinct_2", "length_mean", "length_std", "eos_rate",
+               "reward_spread_within_prompt", "label_disagreement_within_prompt"]  # fmt: skip
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    rows = "\n".join(
+        "| "
+        + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+        + " |"
+        for _, row in table.iterrows()
+    )
+    examples = "\n".join(
+        f"- **{r['prompt']}** ({r['category']})\n" + "".join(
+            f"  - {name}: {r[f'{name}_response']!r} ({r[f'{name}_label']})\n" for name in table["policy"]
+        )
+        for _, r in sides.drop_duplicates("prompt_id").head(5).iterrows()
+    )  # fmt: skip
+    return (
+        "# Evaluation: every stage on the same prompts and seeds\n\n"
+        f"Gate decision: `{gate['decision']}`, DPO started from round {gate['selected_round']} "
+        f"(`{gate['selected_checkpoint']}`).\n\n{header}\n{rows}\n\n## Side by side\n\n{examples}\n"
+    )

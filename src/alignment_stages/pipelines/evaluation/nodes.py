@@ -1,0 +1,49 @@
+"""Thin adapter from the catalog to `alignment_stages.evaluation.compare`."""
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from alignment_stages.evaluation.compare import (
+    compare_stages,
+    render_evaluation_report,
+    stage_charts,
+)
+from alignment_stages.evaluation.config import EvaluationParams
+from alignment_stages.gate.config import StabilityGateParams
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.models.artifacts import ModelArtifact
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_stages(
+    base_policy: ModelArtifact,
+    ppo_policy: ModelArtifact,
+    dpo_policy: ModelArtifact,
+    reward_model: ModelArtifact,
+    eval_prompts: pd.DataFrame,
+    capability_probe: pd.DataFrame,
+    ppo_history: pd.DataFrame,
+    gate_decision: dict[str, Any],
+    params: EvaluationParams,
+    judges: JudgesParams,
+    gate: StabilityGateParams,
+) -> dict[str, Any]:
+    policies = {"base": base_policy, "ppo": ppo_policy, "dpo": dpo_policy}
+    table, sides = compare_stages(
+        policies, reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
+        params.sampling, params.side_by_side_prompts,
+    )  # fmt: skip
+    for _, row in table.iterrows():
+        logger.info(
+            "eval/%s reward=%.3f win_rate_vs_base=%.3f violation_rate=%.3f kl_to_base=%.2f",
+            row["policy"], row["reward_mean"], row["win_rate_vs_base"], row["violation_rate"], row["kl_to_base"],
+        )  # fmt: skip
+    return {
+        "stage_comparison": table,
+        "eval_generations": sides,
+        "evaluation_report": render_evaluation_report(table, gate_decision, sides),
+        **stage_charts(table, ppo_history, gate_decision, gate.chaos_threshold),
+    }

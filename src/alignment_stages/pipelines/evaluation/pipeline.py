@@ -1,0 +1,33 @@
+from kedro.pipeline import Node, Pipeline
+
+from alignment_stages.pipelines.evaluation.nodes import evaluate_stages
+
+OUTPUTS = (
+    "stage_comparison", "eval_generations", "evaluation_report",
+    "stage_metrics_chart", "ppo_rounds_chart", "reward_kl_frontier_chart",
+)  # fmt: skip
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                evaluate_stages,
+                inputs=[
+                    "base_policy",
+                    "ppo_policy",
+                    "dpo_policy",
+                    "reward_model",
+                    "eval_prompts",
+                    "capability_probe",
+                    "ppo_history",
+                    "gate_decision",
+                    "params:evaluation",
+                    "params:behaviour_judges",
+                    "params:stability_gate",
+                ],  # fmt: skip
+                outputs={name: name for name in OUTPUTS},
+                name="evaluate_stages",
+            )
+        ]
+    )
