@@ -1,4 +1,5 @@
-"""ppo_shaping on the demo data with the `smoke` environment: PPO lowers the violation rate."""
+"""full_alignment on the demo data with the `smoke` environment (what CI runs end to end):
+PPO lowers the violation rate, the gate switches, DPO keeps or improves PPO's outcome."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from kedro.framework.startup import bootstrap_project
 from alignment_stages.demo.generate import write_demo_files
 from tests.conftest import make_project
 
-STAGES = ["data_curation", "base_model", "reward_model", "ppo_shaping", "stability_gate"]
+STAGES = ["full_alignment"]
 
 
 def _latest(project: Path, relative: str) -> Path:
@@ -41,7 +42,7 @@ def test_ppo_lowers_the_judge_violation_rate_on_eval_prompts(shaped_project):
 
 def test_history_has_one_row_per_round_with_every_signal(shaped_project):
     history = pd.read_parquet(_latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
-    assert history["round"].tolist() == [0, 1, 2, 3]
+    assert history["round"].tolist() == [0, 1, 2]
     signals = {"reward_mean", "violation_rate", "kl_to_base", "probe_perplexity", "distinct_2",
                "length_mean", "eos_rate", "label_flip_rate", "reward_gain"}  # fmt: skip
     training = {"ppo/reward", "ppo/kl", "ppo/entropy", "ppo/approx_kl", "ppo/clipfrac", "ppo/value_loss",
@@ -52,15 +53,11 @@ def test_history_has_one_row_per_round_with_every_signal(shaped_project):
 
 def test_every_round_is_a_checkpoint_and_the_policy_is_the_last_healthy_round(shaped_project):
     rounds = _latest(shaped_project, "data/06_models/ppo_round_policies")
-    assert sorted(p.name for p in rounds.iterdir() if p.is_dir()) == [
-        "round_001",
-        "round_002",
-        "round_003",
-    ]
+    assert sorted(p.name for p in rounds.iterdir() if p.is_dir()) == ["round_001", "round_002"]
     policy = _latest(shaped_project, "data/06_models/ppo_policy")
     assert (policy / "COMPLETE").is_file()
     same = (policy / "model" / "model.safetensors").read_bytes() == (
-        rounds / "round_003" / "model" / "model.safetensors"
+        rounds / "round_002" / "model" / "model.safetensors"
     ).read_bytes()
     assert same
     assert json.loads((policy / "artifact.json").read_text())["lora"] is False
@@ -89,3 +86,35 @@ def test_the_gate_writes_its_decision_and_report_for_the_smoke_run(shaped_projec
     )
     report = _latest(shaped_project, "data/08_reporting/gate_report.md").read_text()
     assert f"`{decision['decision']}`" in report and decision["reasons"][0] in report
+
+
+def test_stage_comparison_shows_the_staged_outcome(shaped_project):
+    table = pd.read_parquet(_latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
+    assert table["policy"].tolist() == ["base", "ppo", "dpo"]
+    required = {"reward_mean", "win_rate_vs_base", "violation_rate", "kl_to_base", "probe_perplexity",
+                "distinct_2", "length_mean", "eos_rate"}  # fmt: skip
+    assert required <= set(table.columns)
+    base, ppo, dpo = (table.set_index("policy").loc[name] for name in ("base", "ppo", "dpo"))
+    assert ppo["violation_rate"] <= 0.5 * base["violation_rate"]  # PPO clearly below base
+    assert dpo["violation_rate"] <= ppo["violation_rate"]  # DPO keeps or improves it
+    assert dpo["win_rate_vs_base"] >= ppo["win_rate_vs_base"]
+    gate = json.loads(_latest(shaped_project, "data/08_reporting/gate_decision.json").read_text())
+    assert gate["decision"] in {"switch_to_refinement", "rollback_and_switch"} and gate["reasons"]
+
+
+def test_dpo_history_charts_and_report_are_written(shaped_project):
+    history = pd.read_parquet(_latest(shaped_project, "data/07_model_output/dpo_history.parquet"))
+    assert {"loss", "reward_margin", "reward_accuracy", "kl_to_start"} <= set(history.columns)
+    assert history["kl_to_start"].iloc[-1] > 0
+    dpo = _latest(shaped_project, "data/06_models/dpo_policy")
+    assert (dpo / "adapter" / "adapter_config.json").is_file()  # LoRA, saved with its base
+    for chart in ("stage_metrics", "ppo_rounds", "reward_kl_frontier"):
+        figure = json.loads(
+            _latest(shaped_project, f"data/08_reporting/{chart}_chart.json").read_text()
+        )
+        assert figure["data"]
+    sides = pd.read_parquet(_latest(shaped_project, "data/08_reporting/eval_generations.parquet"))
+    assert {"base_response", "ppo_response", "dpo_response"} <= set(sides.columns)
+    assert (
+        "| dpo |" in _latest(shaped_project, "data/08_reporting/evaluation_report.md").read_text()
+    )
