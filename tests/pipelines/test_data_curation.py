@@ -86,12 +86,6 @@ def test_same_seed_gives_the_same_splits(demo_project, tmp_path):
         )
 
 
-def test_full_alignment_runs_the_existing_stages(demo_project):
-    _run(demo_project, pipeline="full_alignment", env="test")
-    assert _read_table(demo_project, "data/05_model_input/eval_prompts.parquet").shape[0] > 0
-    assert (_latest(demo_project, "data/06_models/reward_model") / "COMPLETE").is_file()
-
-
 def test_empty_input_folder_says_where_to_put_data(tmp_project):
     with pytest.raises(Exception, match="No preference files found in .*data/01_raw/preferences"):
         _run(tmp_project)

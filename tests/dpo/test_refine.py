@@ -1,0 +1,78 @@
+"""DPO refinement: the gate controls the start, and the reference is the start policy."""
+
+import pandas as pd
+import pytest
+import torch
+
+from alignment_stages.dpo.config import DPORefinementParams
+from alignment_stages.dpo.refine import GateNotPassedError, refine_with_dpo, select_start_policy
+from tests.models.tiny import tiny_policy
+
+PROMPT = [{"role": "user", "content": "How do I cook rice?"}]
+PAIRS = pd.DataFrame(
+    {
+        "prompt_messages": [PROMPT] * 16,
+        "prompt_text": [f"How do I cook rice {i}?" for i in range(16)],
+        "chosen": ["Rinse it, then simmer it."] * 16,
+        "rejected": ["Go away."] * 16,
+        "category": ["benign"] * 16,
+    }
+)
+TINY = {"training": {"epochs": 1, "batch_size": 8, "max_length": 64, "logging_steps": 1},
+        "kl_eval": {"max_new_tokens": 4, "max_prompts": 4}}  # fmt: skip
+
+
+def _decision(decision, checkpoint="round_001"):
+    return {
+        "decision": decision,
+        "selected_checkpoint": checkpoint,
+        "reasons": ["still chaotic → keep shaping"],
+    }
+
+
+@pytest.mark.parametrize("decision", ["continue_shaping", "halt"])
+def test_no_switch_stops_before_dpo_quoting_the_gate(decision):
+    with pytest.raises(GateNotPassedError, match=f"'{decision}': still chaotic → keep shaping"):
+        select_start_policy(_decision(decision), {}, tiny_policy(), on_unsettled="stop")
+
+
+def test_proceed_overrides_with_a_warning_and_selects_the_round(caplog):
+    start = tiny_policy()
+    chosen = select_start_policy(
+        _decision("halt"), {"round_001": lambda: start}, tiny_policy(), "proceed"
+    )
+    assert chosen is start and "proceeding to DPO" in caplog.text
+
+
+def test_round_zero_means_the_base_policy_and_unknown_rounds_are_errors():
+    base = tiny_policy()
+    assert (
+        select_start_policy(_decision("switch_to_refinement", "base_policy"), {}, base, "stop")
+        is base
+    )
+    with pytest.raises(KeyError, match="round_009"):
+        select_start_policy(
+            _decision("rollback_and_switch", "round_009"), {"round_001": None}, base, "stop"
+        )
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_dpo_trains_a_copy_and_records_its_history(lora):
+    start = tiny_policy()
+    before = {k: v.clone() for k, v in start.model.state_dict().items()}
+    params = DPORefinementParams(
+        **TINY, lora={"enabled": lora, "r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}
+    )
+    policy, history = refine_with_dpo(start, PAIRS, params)
+    assert policy.is_lora is lora
+    assert {"loss", "reward_margin", "reward_accuracy", "kl_to_start"} <= set(history.columns)
+    assert all(
+        torch.equal(before[k], v) for k, v in start.model.state_dict().items()
+    )  # start untouched
+
+
+def test_bad_dpo_parameters_are_rejected():
+    with pytest.raises(ValueError, match="loss_type"):
+        DPORefinementParams(loss_type=["kto_magic"])
+    with pytest.raises(ValueError, match="beta"):
+        DPORefinementParams(beta=0)
