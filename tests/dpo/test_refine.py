@@ -76,3 +76,31 @@ def test_bad_dpo_parameters_are_rejected():
         DPORefinementParams(loss_type=["kto_magic"])
     with pytest.raises(ValueError, match="beta"):
         DPORefinementParams(beta=0)
+
+
+def test_full_alignment_stops_before_dpo_when_the_gate_does_not_switch(tmp_path):
+    """A sliced run of dpo_refinement: the gate said continue_shaping, so nothing is trained."""
+    from kedro.io import DataCatalog, MemoryDataset, Version
+    from kedro.runner import SequentialRunner
+
+    from alignment_stages.datasets import HFModelDataset
+    from alignment_stages.gate.config import StabilityGateParams
+    from alignment_stages.pipelines import dpo_refinement
+
+    saved = HFModelDataset(filepath=str(tmp_path / "dpo_policy"), version=Version(None, None))
+    catalog = DataCatalog(
+        {
+            "gate_decision": MemoryDataset(_decision("continue_shaping")),
+            "ppo_round_policies": MemoryDataset({"round_001": tiny_policy}),
+            "base_policy": MemoryDataset(tiny_policy(), copy_mode="assign"),
+            "params:stability_gate": MemoryDataset(StabilityGateParams()),
+            "preference_train": MemoryDataset(PAIRS),
+            "params:dpo_refinement": MemoryDataset(DPORefinementParams(**TINY)),
+            "dpo_start_policy": MemoryDataset(copy_mode="assign"),
+            "dpo_policy": saved,
+            "dpo_history": MemoryDataset(),
+        }
+    )
+    with pytest.raises(GateNotPassedError, match="'continue_shaping'"):
+        SequentialRunner().run(dpo_refinement.create_pipeline(), catalog)
+    assert not (tmp_path / "dpo_policy").exists()
