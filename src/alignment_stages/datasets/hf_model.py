@@ -18,6 +18,10 @@ from alignment_stages.models.artifacts import (
 )
 
 
+def _is_complete_version(path: str) -> bool:
+    return is_complete(Path(path))
+
+
 class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
     """A model and its tokenizer (a LoRA adapter with its base) as one directory.
 
@@ -47,7 +51,7 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         super().__init__(
             filepath=PurePosixPath(filepath),
             version=version,
-            exists_function=lambda path: is_complete(Path(path)),
+            exists_function=_is_complete_version,  # a module function: picklable for ParallelRunner
         )
         self._model_kind = model_kind
         self._trust_remote_code = trust_remote_code

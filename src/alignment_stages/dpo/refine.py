@@ -94,16 +94,17 @@ def refine_with_dpo(
     result = trainer.train()
     check_final_loss("dpo_refinement", result.training_loss)
     policy = ModelArtifact(model=detach_from_trainer(trainer).eval(), tokenizer=start.tokenizer)
-    history = pd.DataFrame(
-        [
-            {
-                "step": entry["step"],
-                **{col: entry[key] for key, col in DPO_METRICS.items() if key in entry},
-            }
-            for entry in trainer.state.log_history
-            if "loss" in entry and "step" in entry
-        ]
-    )
+    logged = [
+        {
+            "step": entry["step"],
+            **{col: entry[key] for key, col in DPO_METRICS.items() if key in entry},
+        }
+        for entry in trainer.state.log_history
+        if "loss" in entry and "step" in entry
+    ]
+    # A run shorter than `logging_steps` logs nothing per step; keep its final loss at least.
+    history = pd.DataFrame(logged or [{"step": result.global_step, "loss": result.training_loss}])
+    history = history.reindex(columns=["step", *DPO_METRICS.values()])
     prompts = preference_train.drop_duplicates("prompt_text").assign(
         prompt_id=lambda f: f["prompt_text"]
     )
