@@ -175,3 +175,31 @@ def test_stage_probe_runs_both_short_runs_concurrently_and_parallel_equals_seque
     assert sum("Running node" in line for line in events[:first_completed]) == 2, events
     report = _latest(shaped_project, "data/08_reporting/stage_recommendation.md").read_text()
     assert sequential["recommendation"] in report and "## Side by side" in report
+
+
+def test_kedro_viz_build_previews_charts_tables_gate_and_models(shaped_project):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    command = [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"]
+    completed = subprocess.run(
+        command, cwd=shaped_project, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0 and "Failed" not in completed.stdout, completed.stdout[-2000:]
+    main = json.loads((shaped_project / "build" / "api" / "main").read_text())
+    tasks = {n["name"] for n in main["nodes"] if n["type"] == "task"}
+    assert {
+        "shape_policy_with_ppo",
+        "apply_stability_gate",
+        "refine_policy_with_dpo",
+        "evaluate_stages",
+    } <= tasks
+    previews = {}
+    for node_file in (shaped_project / "build" / "api" / "nodes").iterdir():
+        node = json.loads(node_file.read_text())
+        if node.get("preview") is not None:
+            previews[node_file.name] = node.get("preview_type") or node.get("previewType")
+    kinds = set(previews.values())
+    assert {"PlotlyPreview", "TablePreview", "JSONPreview"} <= kinds, kinds
