@@ -203,3 +203,27 @@ def test_kedro_viz_build_previews_charts_tables_gate_and_models(shaped_project):
             previews[node_file.name] = node.get("preview_type") or node.get("previewType")
     kinds = set(previews.values())
     assert {"PlotlyPreview", "TablePreview", "JSONPreview"} <= kinds, kinds
+
+
+def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.setenv("ALIGNMENT_STAGES_PROJECT", str(shaped_project))
+    monkeypatch.setenv("KEDRO_ENV", "smoke")
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / "stages_side_by_side.ipynb", as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(shaped_project)}},
+    ).execute()
+    outputs = [
+        o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+    ]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "Gate: " in text
+    assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) == 2
