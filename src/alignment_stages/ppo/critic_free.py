@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-from alignment_stages.evaluation.snapshot import evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
@@ -30,7 +29,7 @@ from alignment_stages.models.training import (
     seed_everything,
 )
 from alignment_stages.ppo.config import PPOShapingParams
-from alignment_stages.ppo.rounds import ShapingResult
+from alignment_stages.ppo.rounds import RoundRecorder, ShapingResult
 from alignment_stages.reward.scoring import score_responses
 from datasets import Dataset
 
@@ -130,20 +129,11 @@ def run_critic_free_rounds(
     base_policy.model.save_pretrained(reference_dir, safe_serialization=True)
     model.config._name_or_path = reference_dir
     tokenizer = copy.deepcopy(base_policy.tokenizer)
-    evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
-        policy,
-        base_policy,
-        reward_model,
-        judges,
-        eval_prompts,
-        capability_probe,
-        params.eval,
-        previous,
+    recorder = RoundRecorder(
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params
     )
-    metrics, _, labels = evaluate(base_policy, None)
-    history = [{"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}]
-    round_policies, healthy, stop_reason = {}, base_policy, f"completed {params.rounds} rounds"
     for round_index in range(1, params.rounds + 1):
+        recorder.start_round()
         trainer = trainer_class(
             model=model, reward_funcs=[reward], args=_config(params.algorithm, params, params.updates_per_round),
             train_dataset=dataset.shuffle(seed=params.seed + round_index), processing_class=tokenizer,
@@ -157,33 +147,11 @@ def run_critic_free_rounds(
             for key, col in TRL_METRICS.items()
             if logs and all(key in e for e in logs)
         }
-        if any(not math.isfinite(v) for v in train_stats.values()):
-            history.append(
-                {"round": round_index, "checkpoint": None, "healthy": False, **train_stats}
-            )
-            stop_reason = f"round {round_index} diverged; kept round {round_index - 1}"
+        row = {"updates": len(logs), **train_stats}
+        non_finite = sorted(col for col, value in train_stats.items() if not math.isfinite(value))
+        if non_finite:
+            recorder.record_diverged(round_index, row, f"non-finite TRL statistics: {non_finite}")
             break
-        snapshot = ModelArtifact(model=copy.deepcopy(model).eval(), tokenizer=base_policy.tokenizer)
-        metrics, _, labels = evaluate(snapshot, labels)
-        name = f"round_{round_index:03d}"
-        round_policies[name], healthy = snapshot, snapshot
-        history.append(
-            {
-                "round": round_index,
-                "checkpoint": name,
-                "healthy": True,
-                "updates": len(logs),
-                **train_stats,
-                **metrics,
-            }
-        )
-        logger.info(
-            "%s/round=%d eval reward=%.3f violation_rate=%.3f",
-            params.algorithm,
-            round_index,
-            metrics["reward_mean"],
-            metrics["violation_rate"],
-        )
-    frame = pd.DataFrame(history)
-    frame["reward_gain"] = frame["reward_mean"].diff()
-    return ShapingResult(healthy, frame, round_policies, stop_reason)
+        if not recorder.record_healthy(round_index, model, row):
+            break
+    return recorder.result()

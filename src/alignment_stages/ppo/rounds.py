@@ -37,6 +37,96 @@ class ShapingResult:
     stop_reason: str
 
 
+class RoundRecorder:
+    """The round contract every shaping algorithm fills (PPO here, GRPO/RLOO in critic_free.py).
+
+    Round 0 is the starting policy, evaluated before any training. Each healthy round is
+    snapshotted, evaluated with the same prompts and seeds, and checkpointed; a diverged round is
+    recorded and the last healthy one stays the output. `early_stop_min_gain` ends the run when a
+    round's eval reward gain falls below it.
+    """
+
+    def __init__(
+        self,
+        base_policy: ModelArtifact,
+        reward_model: ModelArtifact,
+        judges: JudgePanel,
+        eval_prompts: pd.DataFrame,
+        capability_probe: pd.DataFrame,
+        params: PPOShapingParams,
+    ):
+        self._evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
+            policy,
+            base_policy,
+            reward_model,
+            judges,
+            eval_prompts,
+            capability_probe,
+            params.eval,
+            previous,
+        )
+        self._params, self._tokenizer = params, base_policy.tokenizer
+        metrics, _, self._labels = self._evaluate(base_policy, None)
+        self.history: list[dict[str, Any]] = [
+            {"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}
+        ]
+        self.round_policies: dict[str, ModelArtifact] = {}
+        self.policy, self.stop_reason = base_policy, f"completed {params.rounds} rounds"
+        self._started = time.perf_counter()
+
+    def start_round(self) -> None:
+        self._started = time.perf_counter()
+
+    def record_diverged(self, round_index: int, row: dict[str, Any], reason: str) -> None:
+        self.history.append(
+            {
+                "round": round_index,
+                **row,
+                "checkpoint": None,
+                "healthy": False,
+                "stop_reason": reason,
+            }
+        )
+        self.stop_reason = f"round {round_index} diverged: {reason}; kept round {round_index - 1}"
+        logger.warning("%s/diverged round=%d %s", self._params.algorithm, round_index, reason)
+
+    def record_healthy(self, round_index: int, model: Any, row: dict[str, Any]) -> bool:
+        """Snapshot, evaluate and checkpoint the round; False when the run should stop early."""
+        snapshot = ModelArtifact(model=copy.deepcopy(model).eval(), tokenizer=self._tokenizer)
+        metrics, _, self._labels = self._evaluate(snapshot, self._labels)
+        name = f"round_{round_index:03d}"
+        self.round_policies[name], self.policy = snapshot, snapshot
+        seconds = time.perf_counter() - self._started
+        self.history.append(
+            {
+                "round": round_index,
+                **row,
+                "checkpoint": name,
+                "healthy": True,
+                **metrics,
+                "seconds": seconds,
+            }
+        )
+        logger.info(
+            "%s/round=%d eval reward=%.3f violation_rate=%.3f kl_to_base=%.2f probe_perplexity=%.2f",
+            self._params.algorithm, round_index, metrics["reward_mean"], metrics["violation_rate"],
+            metrics["kl_to_base"], metrics["probe_perplexity"],
+        )  # fmt: skip
+        gain = metrics["reward_mean"] - self.history[-2]["reward_mean"]
+        threshold = self._params.early_stop_min_gain
+        if threshold is not None and round_index > 1 and gain < threshold:
+            self.stop_reason = (
+                f"round {round_index} gained {gain:.4f} < early_stop_min_gain={threshold}"
+            )
+            return False
+        return True
+
+    def result(self) -> ShapingResult:
+        frame = pd.DataFrame(self.history)
+        frame["reward_gain"] = frame["reward_mean"].diff()
+        return ShapingResult(self.policy, frame, self.round_policies, self.stop_reason)
+
+
 def cycle_prompts(prompts: pd.DataFrame, batch_size: int, seed: int) -> Iterator[list[list[dict]]]:
     """Seeded shuffles of `ppo_prompts`, one pass after another, in batches."""
     messages = [as_messages(p) for p in prompts["prompt_messages"]]
@@ -96,57 +186,17 @@ def run_shaping_rounds(
         lora=params.lora if params.lora.enabled else None,
         normalisation=ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6)),
     )
-    evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
-        policy,
-        base_policy,
-        reward_model,
-        judges,
-        eval_prompts,
-        capability_probe,
-        params.eval,
-        previous,
+    recorder = RoundRecorder(
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params
     )
-    metrics, _, labels = evaluate(base_policy, None)
-    history = [{"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}]
-    round_policies: dict[str, ModelArtifact] = {}
-    healthy_policy, stop_reason = base_policy, f"completed {params.rounds} rounds"
     batches = cycle_prompts(ppo_prompts, params.ppo.rollout_batch_size, params.seed)
     for round_index in range(1, params.rounds + 1):
-        started = time.perf_counter()
+        recorder.start_round()
         updates, diverged = _train_round(trainer, batches, params)
-        row = {"round": round_index, "updates": len(updates), **_mean_stats(updates)}
+        row = {"updates": len(updates), **_mean_stats(updates)}
         if diverged:
-            history.append({**row, "checkpoint": None, "healthy": False, "stop_reason": diverged})
-            stop_reason = f"round {round_index} diverged: {diverged}; kept round {round_index - 1}"
-            logger.warning("ppo/diverged round=%d %s", round_index, diverged)
+            recorder.record_diverged(round_index, row, diverged)
             break
-        snapshot = ModelArtifact(
-            model=copy.deepcopy(trainer.unwrapped_policy).eval(), tokenizer=base_policy.tokenizer
-        )
-        metrics, _, labels = evaluate(snapshot, labels)
-        name = f"round_{round_index:03d}"
-        round_policies[name], healthy_policy = snapshot, snapshot
-        history.append(
-            {
-                **row,
-                "checkpoint": name,
-                "healthy": True,
-                **metrics,
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        logger.info(
-            "ppo/round=%d eval reward=%.3f violation_rate=%.3f kl_to_base=%.2f probe_perplexity=%.2f",
-            round_index, metrics["reward_mean"], metrics["violation_rate"], metrics["kl_to_base"], metrics["probe_perplexity"],
-        )  # fmt: skip
-        gain = metrics["reward_mean"] - history[-2]["reward_mean"]
-        if (
-            params.early_stop_min_gain is not None
-            and round_index > 1
-            and gain < params.early_stop_min_gain
-        ):
-            stop_reason = f"round {round_index} gained {gain:.4f} < early_stop_min_gain={params.early_stop_min_gain}"
+        if not recorder.record_healthy(round_index, trainer.unwrapped_policy, row):
             break
-    frame = pd.DataFrame(history)
-    frame["reward_gain"] = frame["reward_mean"].diff()
-    return ShapingResult(healthy_policy, frame, round_policies, stop_reason)
+    return recorder.result()
