@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from alignment_stages.parameters import StrictModel
 
 FormatName = Literal[
     "prompt_chosen_rejected", "hh_rlhf", "ultrafeedback_binarized", "pku_saferlhf", "shp"
@@ -19,12 +21,6 @@ SPLIT_NAMES = (
     "eval_prompts",
     "capability_probe",
 )
-
-
-class StrictModel(BaseModel):
-    """A typo in a parameter file is an error, not a silently ignored key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class LengthLimits(StrictModel):

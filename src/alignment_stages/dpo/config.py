@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from alignment_stages.models.config import LoraParams, StrictModel, TrainingParams
+from alignment_stages.models.config import LoraParams, TrainingParams
+from alignment_stages.parameters import StrictModel
 from alignment_stages.ppo.config import RoundEvalParams
 
 # The loss types TRL 1.16's DPOTrainer implements (combine several with `loss_weights`).

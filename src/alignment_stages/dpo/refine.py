@@ -11,6 +11,7 @@ from trl import DPOConfig, DPOTrainer
 
 from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.evaluation.snapshot import sample_generations
+from alignment_stages.gate.rules import SWITCHES
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import (
     FiniteLossGuard,
@@ -23,7 +24,6 @@ from alignment_stages.reward.train import lora_config, preference_dataset
 
 logger = logging.getLogger(__name__)
 
-SWITCHES = ("switch_to_refinement", "rollback_and_switch")
 # TRL log key → dpo_history column.
 DPO_METRICS = {
     "loss": "loss",

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from alignment_stages.models.config import StrictModel
+from alignment_stages.parameters import StrictModel
 
 
 class StabilityGateParams(StrictModel):

@@ -25,6 +25,7 @@ import pandas as pd
 
 from alignment_stages.gate.config import StabilityGateParams
 
+# The decisions after which DPO runs (dpo_refinement reads this).
 SWITCHES = ("switch_to_refinement", "rollback_and_switch")
 REQUIRED_COLUMNS = (
     "round", "checkpoint", "healthy", "reward_mean", "violation_rate", "kl_to_base",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from alignment_stages.judges.panel import Messages
 from alignment_stages.judges.regex_rules import Verdict
@@ -19,10 +19,10 @@ from alignment_stages.models.artifacts import (
     load_pretrained_model,
     load_tokenizer,
 )
+from alignment_stages.parameters import StrictModel
 
 
-class ClassifierParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ClassifierParams(StrictModel):
     path: str  # local directory or hub id of a sequence-classification checkpoint (safetensors)
     violation_label: str | int = 1  # a name from config.id2label, or a label index
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)  # P(violation_label) >= this flags

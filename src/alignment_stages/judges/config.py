@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
 from alignment_stages.judges.classifier import ClassifierParams, load_classifier_judge
 from alignment_stages.judges.panel import Judge, JudgePanel
 from alignment_stages.judges.regex_rules import RegexRuleJudge, RegexRulesParams
 from alignment_stages.judges.reward_threshold import RewardThresholdJudge, RewardThresholdParams
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.parameters import StrictModel
 
 
-class JudgesParams(BaseModel):
+class JudgesParams(StrictModel):
     """Each configured key adds one judge to the panel; leave a key out to drop that judge."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     regex: RegexRulesParams | None = None  # per-category patterns
     reward_threshold: RewardThresholdParams | None = None  # reward-model score floor
     classifier: ClassifierParams | None = None  # any sequence-classification checkpoint

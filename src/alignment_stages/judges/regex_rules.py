@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from alignment_stages.parameters import StrictModel
 
 ANY_CATEGORY = "*"
 
@@ -18,10 +20,9 @@ class Verdict:
     reason: str  # the rule that fired, or "" when ok
 
 
-class RegexRulesParams(BaseModel):
+class RegexRulesParams(StrictModel):
     """`rules` maps a prompt category to case-insensitive patterns; `*` applies to every category."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     rules: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("rules")

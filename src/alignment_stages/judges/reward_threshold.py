@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from alignment_stages.judges.panel import Messages
 from alignment_stages.judges.regex_rules import Verdict
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.parameters import StrictModel
 from alignment_stages.reward.scoring import score_responses
 
 
-class RewardThresholdParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RewardThresholdParams(StrictModel):
     threshold: float  # scores strictly below this are violations (the reward model's raw scale)
     batch_size: int = Field(default=64, gt=0)  # conversations per reward-model forward pass
 

@@ -6,19 +6,6 @@ import torch
 import torch.nn.functional as F
 
 
-def token_logprobs(
-    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
-) -> torch.Tensor:
-    """log π(token | prefix) from logits scaled by 1/T, the same scaling as at sampling time.
-
-    logits: (B, T, V) for the positions that predict `tokens`; tokens: (B, T). Returns (B, T).
-    Sampling at temperature T and scoring at 1 would make the KL and the ratio biased
-    (Huang et al. 2024, "The N+ Implementation Details of RLHF with PPO", detail 9).
-    """
-    logp = F.log_softmax(logits.float() / temperature, dim=-1)
-    return torch.gather(logp, -1, tokens.unsqueeze(-1)).squeeze(-1)
-
-
 def response_logprobs(
     model,
     query_response: torch.Tensor,
@@ -30,7 +17,9 @@ def response_logprobs(
     policy's entropy (B, R) at those positions (no gradient). Queries are left-padded, so
     position ids come from the mask.
 
-    Only the R positions that predict response tokens go through the LM head
+    Log-probs use logits / T, the same scaling as at sampling time: sampling at T and scoring at 1
+    would bias the KL and the ratio (Huang et al. 2024, "The N+ Implementation Details of RLHF
+    with PPO", detail 9). Only the R positions that predict response tokens go through the LM head
     (`logits_to_keep`): the query's logits are never needed, and the head is a large share of a
     small model's compute.
     """

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from alignment_stages.models.config import LoraParams, StrictModel
+from alignment_stages.models.config import LoraParams
+from alignment_stages.parameters import StrictModel
 
 
 class PPOParams(StrictModel):

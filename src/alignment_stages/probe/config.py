@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from alignment_stages.dpo.config import DPORefinementParams
-from alignment_stages.models.config import StrictModel
+from alignment_stages.parameters import StrictModel
 from alignment_stages.ppo.config import PPOShapingParams, RoundEvalParams
 
 

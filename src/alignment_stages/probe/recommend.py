@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from alignment_stages.dpo.refine import refine_with_dpo
+from alignment_stages.evaluation.compare import compare_stages
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
@@ -95,8 +96,6 @@ def render_recommendation(result: dict[str, Any], sides: pd.DataFrame) -> str:
 def run_probe_evaluation(
     start, ppo, dpo, reward_model, judges: JudgePanel, eval_prompts, probe, params: StageProbeParams
 ):
-    from alignment_stages.evaluation.compare import compare_stages
-
     table, sides = compare_stages(
         {"base": start, "ppo": ppo, "dpo": dpo}, reward_model, judges, eval_prompts, probe,
         params.sampling, params.side_by_side_prompts,
