@@ -1,29 +1,13 @@
 """Rounds: history, guards that keep the last healthy round, and the early stop on small gains."""
 
-import pandas as pd
 import pytest
 import torch
 
 import alignment_stages.ppo.rounds as rounds
-from alignment_stages.judges.panel import JudgePanel
-from alignment_stages.judges.regex_rules import RegexRuleJudge
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.models.tiny import tiny_policy
-
-PROMPTS = [[{"role": "user", "content": f"How do I cook dish {i}?"}] for i in range(8)]
-TABLE = pd.DataFrame(
-    {
-        "prompt_id": [f"p{i}" for i in range(8)],
-        "prompt_messages": PROMPTS,
-        "category": ["benign"] * 8,
-    }
-)
-PROBE = pd.DataFrame(
-    {"prompt_messages": PROMPTS[:2], "reference_response": ["Simmer it.", "Rinse it."]}
-)
-JUDGES = JudgePanel([RegexRuleJudge({"benign": ["go away"]})])
-METRICS = {"score_chosen": {"mean": 0.0, "std": 1.0}}
+from tests.ppo.round_inputs import JUDGES, METRICS, PROBE, TABLE
 
 
 def _params(**overrides) -> PPOShapingParams:

@@ -1,0 +1,20 @@
+"""The smallest inputs a shaping run needs: 8 prompts, a 2-answer probe, one regex judge."""
+
+import pandas as pd
+
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.judges.regex_rules import RegexRuleJudge
+
+PROMPTS = [[{"role": "user", "content": f"How do I cook dish {i}?"}] for i in range(8)]
+TABLE = pd.DataFrame(
+    {
+        "prompt_id": [f"p{i}" for i in range(8)],
+        "prompt_messages": PROMPTS,
+        "category": ["benign"] * 8,
+    }
+)
+PROBE = pd.DataFrame(
+    {"prompt_messages": PROMPTS[:2], "reference_response": ["Simmer it.", "Rinse it."]}
+)
+JUDGES = JudgePanel([RegexRuleJudge({"benign": ["go away"]})])
+METRICS = {"score_chosen": {"mean": 0.0, "std": 1.0}}
