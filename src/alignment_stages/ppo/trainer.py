@@ -34,6 +34,7 @@ from alignment_stages.ppo.rollout import (
     encode_prompts,
     response_values,
     sample_responses,
+    unpadded_window,
 )
 from alignment_stages.reward.train import lora_config
 
@@ -265,18 +266,30 @@ class PPOTrainer:
         self, rollout: Rollout, mb_index: torch.Tensor, advantages, returns
     ) -> dict[str, float]:
         p, ctx = self.params, rollout.context_length
-        mb_query_responses = rollout.query_responses[mb_index]
-        mb_attention = rollout.attention_mask[mb_index]
-        mb_mask = rollout.response_mask[mb_index]
+        first, kept = unpadded_window(
+            rollout.attention_mask[mb_index], rollout.response_mask[mb_index], ctx
+        )
+        mb_query_responses = rollout.query_responses[mb_index, first : ctx + kept]
+        mb_attention = rollout.attention_mask[mb_index, first : ctx + kept]
+        mb_mask = rollout.response_mask[mb_index, :kept]
+        ctx -= first
         new_logprobs, entropy = response_logprobs(
             self.policy, mb_query_responses, mb_attention, ctx, p.temperature
         )
         new_values = response_values(self.value_model, mb_query_responses, mb_attention, ctx)
         policy_loss = clipped_policy_loss(
-            new_logprobs, rollout.logprobs[mb_index], advantages[mb_index], mb_mask, p.clip_range
+            new_logprobs,
+            rollout.logprobs[mb_index, :kept],
+            advantages[mb_index, :kept],
+            mb_mask,
+            p.clip_range,
         )
         value_loss = clipped_value_loss(
-            new_values, rollout.values[mb_index], returns[mb_index], mb_mask, p.clip_range_value
+            new_values,
+            rollout.values[mb_index, :kept],
+            returns[mb_index, :kept],
+            mb_mask,
+            p.clip_range_value,
         )
         loss = policy_loss.loss + p.value_loss_coef * value_loss.loss
         if not torch.isfinite(loss):
