@@ -9,7 +9,8 @@ prompts, and run full PPO updates: generation, reward scoring, reference and val
 TRL 1.12 (the last release with PPO) runs in its own virtual environment, built on first use by
 `benchmarks/trl112/setup_venv.sh` (about 90 s). Rollout tokens are counted as the fixed budget
 batch × response_length per update for both. The last line is
-`ratio_vs_trl112=<ours / theirs, rollout tokens per second>`.
+`ratio_vs_trl112=<ours / theirs, rollout tokens per second>`, the median over `--repeats` pairs
+of runs. GRPO and RLOO (TRL 1.16, through the project's `ppo_shaping` path) are reported beside them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,8 @@ from make_models import write_benchmark_models  # noqa: E402
 
 from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer  # noqa: E402
 from alignment_stages.models.training import seed_everything  # noqa: E402
-from alignment_stages.ppo.config import PPOParams  # noqa: E402
+from alignment_stages.ppo.config import CriticFreeParams, PPOParams, PPOShapingParams  # noqa: E402
+from alignment_stages.ppo.critic_free import TRAINERS, make_reward_function, trainer_config  # noqa: E402
 from alignment_stages.ppo.trainer import PPOTrainer  # noqa: E402
 from alignment_stages.reward.scoring import score_responses  # noqa: E402
 
@@ -87,6 +90,55 @@ def run_ours(models: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def run_critic_free(models: Path, args: argparse.Namespace, algorithm: str) -> dict:
+    """GRPO or RLOO through the `ppo_shaping` path (`trainer_config`, `make_reward_function`),
+    matched to PPO's work per update: one generation batch of `batch_size` completions
+    (`num_generations` per prompt), then `ppo_epochs` passes (`num_iterations`) over
+    `num_mini_batches` minibatches (`steps_per_generation`). No critic, so less work per token."""
+    from transformers import TrainerCallback
+
+    from datasets import Dataset
+
+    seed_everything(args.seed)
+    tokenizer = load_tokenizer(models / "policy")
+    policy = load_pretrained_model(models / "policy", "causal_lm", dtype=torch.float32)
+    reward = ModelArtifact(
+        load_pretrained_model(models / "reward", "sequence_classification", dtype=torch.float32), tokenizer,
+        kind="sequence_classification",
+    )  # fmt: skip
+    params = PPOShapingParams(
+        algorithm=algorithm, seed=args.seed, critic_free=CriticFreeParams(num_generations=4),
+        ppo=PPOParams(rollout_batch_size=args.batch_size, response_length=args.response_length,
+                      num_minibatches=args.num_mini_batches, ppo_epochs=args.ppo_epochs, temperature=1.0),
+    )  # fmt: skip
+    steps_per_update = args.num_mini_batches * args.ppo_epochs
+    config = trainer_config(
+        algorithm, params, (args.warmup_updates + args.updates) * steps_per_update,
+        per_device_train_batch_size=args.batch_size // args.num_mini_batches,
+        steps_per_generation=args.num_mini_batches, num_iterations=args.ppo_epochs, logging_steps=1000,
+    )  # fmt: skip
+    prompts = json.loads((models / "prompts.json").read_text())[: args.prompts]
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
+    step_ends: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_step_end(self, *_, **__):
+            step_ends.append(time.perf_counter())
+
+    trainer = TRAINERS[algorithm][0](
+        model=policy, reward_funcs=[make_reward_function(reward, 0.0, 1.0, None, 0.0)], args=config,
+        train_dataset=dataset, processing_class=tokenizer, callbacks=[StepClock()],
+    )  # fmt: skip
+    trainer.train()
+    seconds = step_ends[-1] - step_ends[args.warmup_updates * steps_per_update - 1]
+    tokens = args.updates * args.batch_size * args.response_length
+    return {
+        "impl": f"alignment_stages.{algorithm} (TRL {__import__('trl').__version__})",
+        "rollout_tokens_per_second": round(tokens / seconds, 2),
+        "seconds_per_update": round(seconds / args.updates, 4),
+    }
+
+
 def run_trl112(models: Path, args: argparse.Namespace) -> dict:
     python = (
         subprocess.run(
@@ -121,22 +173,37 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", choices=["smoke", "default"], default="smoke",
                         help="model size: the smoke environment's (the fixed tiny config) or the demo default")  # fmt: skip
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="ours/TRL pairs; the median ratio is reported"
+    )
+    parser.add_argument("--skip-critic-free", action="store_true", help="PPO against TRL 1.12 only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ppo-bench-") as tmp:
         models = Path(tmp)
         write_benchmark_models(models, args.seed, args.size)
-        ours = run_ours(models, args)  # ours in this process, TRL's in a fresh one afterwards
-        theirs = run_trl112(models, args)
-    print(json.dumps(ours))
-    print(json.dumps(theirs))
+        # Ours in this process, TRL's in a fresh one right after, `repeats` times: each ratio
+        # compares two runs a few seconds apart, so a slow spell of a shared machine hits both.
+        pairs = [(run_ours(models, args), run_trl112(models, args)) for _ in range(args.repeats)]
+        critic_free = [] if args.skip_critic_free else [
+            run_critic_free(models, args, algorithm) for algorithm in ("grpo", "rloo")
+        ]  # fmt: skip
+    ratios = [o["rollout_tokens_per_second"] / t["rollout_tokens_per_second"] for o, t in pairs]
+    for (ours, theirs), ratio in zip(pairs, ratios, strict=True):
+        print(json.dumps(ours))
+        print(json.dumps(theirs))
+        print(f"pair ratio {ratio:.2f}")
+    for result in critic_free:
+        print(json.dumps(result))
+        print(f"{result['impl']}: {result['rollout_tokens_per_second']:.0f} tok/s, "
+              f"{result['seconds_per_update']:.3f} s/update")  # fmt: skip
+    ours, theirs = pairs[sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]]
     split = ours["time_split_seconds_per_update"]
+    print(f"median pair of {len(pairs)}:")
     print(f"ours: {ours['rollout_tokens_per_second']:.0f} tok/s, {ours['seconds_per_update']:.3f} s/update, "
           f"peak RSS {ours['peak_rss_mb']:.0f} MB, split {split}")  # fmt: skip
     print(f"trl 1.12: {theirs['rollout_tokens_per_second']:.0f} tok/s, {theirs['seconds_per_update']:.3f} s/update, "
           f"peak RSS {theirs['peak_rss_mb']:.0f} MB")  # fmt: skip
-    print(
-        f"ratio_vs_trl112={ours['rollout_tokens_per_second'] / theirs['rollout_tokens_per_second']:.2f}"
-    )
+    print(f"ratio_vs_trl112={statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

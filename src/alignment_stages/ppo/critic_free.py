@@ -72,10 +72,12 @@ def make_reward_function(
     return reward
 
 
-def _config(algorithm: str, params: PPOShapingParams, steps: int) -> Any:
+def trainer_config(algorithm: str, params: PPOShapingParams, steps: int, **overrides) -> Any:
+    """The TRL config of one round; `overrides` set any other field of it (the benchmark matches
+    PPO's minibatches and epochs with `steps_per_generation` and `num_iterations`)."""
     config_class = TRAINERS[algorithm][1]
     cf = params.critic_free
-    return config_class(
+    settings = dict(
         output_dir=tempfile.mkdtemp(prefix="alignment_stages_trainer_"),
         max_steps=steps,
         per_device_train_batch_size=params.ppo.rollout_batch_size,
@@ -93,6 +95,7 @@ def _config(algorithm: str, params: PPOShapingParams, steps: int) -> Any:
         seed=params.seed,
         **device_arguments(),
     )
+    return config_class(**{**settings, **overrides})
 
 
 def run_critic_free_rounds(
@@ -135,7 +138,7 @@ def run_critic_free_rounds(
     for round_index in range(1, params.rounds + 1):
         recorder.start_round()
         trainer = trainer_class(
-            model=model, reward_funcs=[reward], args=_config(params.algorithm, params, params.updates_per_round),
+            model=model, reward_funcs=[reward], args=trainer_config(params.algorithm, params, params.updates_per_round),
             train_dataset=dataset.shuffle(seed=params.seed + round_index), processing_class=tokenizer,
             callbacks=[FiniteLossGuard(f"ppo_shaping ({params.algorithm})")],
         )  # fmt: skip
