@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from alignment_stages.models.config import LoraParams
-from alignment_stages.ppo.config import PPOParams
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.rollout import (
     TokenValueModel,
     encode_prompts,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from alignment_stages.models.config import LoraParams, TrainingParams
-from alignment_stages.parameters import StrictModel
+from alignment_stages.parameters import LauncherParams, StrictModel
 from alignment_stages.ppo.config import RoundEvalParams
 
 # The loss types TRL 1.16's DPOTrainer implements (combine several with `loss_weights`).
@@ -18,6 +18,7 @@ DPOLossType = Literal[
 
 
 class DPORefinementParams(StrictModel):
+    launcher: LauncherParams = Field(default_factory=LauncherParams)
     seed: int = 0
     loss_type: list[DPOLossType] = Field(default_factory=lambda: ["sigmoid"], min_length=1)
     loss_weights: list[float] | None = Field(None, description="one weight per loss type")

@@ -116,3 +116,11 @@ def refine_with_dpo(
         result.training_loss, history["reward_accuracy"].iloc[-1], history["kl_to_start"].iloc[-1],
     )  # fmt: skip
     return policy, history
+
+
+def refine_with_dpo_stage(
+    dpo_start_policy: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
+) -> dict[str, Any]:
+    """The `dpo_refinement` stage as `alignment_stages.launcher` runs it, inline or launched."""
+    policy, history = refine_with_dpo(dpo_start_policy, preference_train, params)
+    return {"dpo_policy": policy, "dpo_history": history}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from alignment_stages.parameters import StrictModel
+from alignment_stages.parameters import LauncherParams, StrictModel
 
 
 class TrainingParams(StrictModel):
@@ -70,6 +70,7 @@ class LoraParams(StrictModel):
 
 
 class RewardModelParams(StrictModel):
+    launcher: LauncherParams = Field(default_factory=LauncherParams)
     seed: int = 0
     training: TrainingParams = Field(
         default_factory=lambda: TrainingParams(epochs=1, learning_rate=1e-4)

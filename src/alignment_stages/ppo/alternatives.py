@@ -5,6 +5,13 @@ through the same rounds, history and checkpoint contract, so the gate and evalua
 unchanged.
 """
 
+from typing import Any
+
+import pandas as pd
+
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
 from alignment_stages.ppo.rounds import run_shaping_rounds
 
@@ -13,3 +20,27 @@ SHAPING_ALGORITHMS = {
     "grpo": run_critic_free_rounds,
     "rloo": run_critic_free_rounds,
 }
+
+
+def shape_policy_stage(
+    base_policy: ModelArtifact,
+    reward_model: ModelArtifact,
+    reward_model_metrics: dict[str, Any],
+    ppo_prompts: pd.DataFrame,
+    eval_prompts: pd.DataFrame,
+    capability_probe: pd.DataFrame,
+    params: PPOShapingParams,
+    judges: JudgesParams,
+) -> dict[str, Any]:
+    """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched."""
+    judge_panel = build_judge_panel(judges, reward_model)
+    result = SHAPING_ALGORITHMS[params.algorithm](
+        base_policy, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
+        capability_probe, judge_panel, params,
+    )  # fmt: skip
+    return {
+        "ppo_policy": result.ppo_policy,
+        "ppo_history": result.ppo_history,
+        "ppo_round_policies": result.round_policies,
+        "stop_reason": result.stop_reason,
+    }

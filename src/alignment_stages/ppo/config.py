@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from alignment_stages.models.config import LoraParams
-from alignment_stages.parameters import StrictModel
+from alignment_stages.parameters import LauncherParams, StrictModel
 
 
 class PPOParams(StrictModel):
@@ -78,6 +78,7 @@ class CriticFreeParams(StrictModel):
 
 
 class PPOShapingParams(StrictModel):
+    launcher: LauncherParams = Field(default_factory=LauncherParams)
     seed: int = 0
     algorithm: Literal["ppo", "grpo", "rloo"] = "ppo"
     rounds: int = Field(

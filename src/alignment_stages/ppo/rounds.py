@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import torch
+from accelerate import PartialState
 
 from alignment_stages.evaluation.snapshot import evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
@@ -189,7 +191,14 @@ def run_shaping_rounds(
     recorder = RoundRecorder(
         base_policy, reward_model, judges, eval_prompts, capability_probe, params
     )
-    batches = cycle_prompts(ppo_prompts, params.ppo.rollout_batch_size, params.seed)
+    # Under `accelerate launch` every process rolls out its own prompts and samples, so one
+    # update sees num_processes × rollout_batch_size episodes; one process is unchanged.
+    process = PartialState()
+    if process.num_processes > 1:
+        torch.manual_seed(params.seed + process.process_index)
+    batches = cycle_prompts(
+        ppo_prompts, params.ppo.rollout_batch_size, params.seed + process.process_index
+    )
     for round_index in range(1, params.rounds + 1):
         recorder.start_round()
         updates, diverged = _train_round(trainer, batches, params)

@@ -5,8 +5,9 @@ from typing import Any
 import pandas as pd
 
 from alignment_stages.dpo.config import DPORefinementParams
-from alignment_stages.dpo.refine import refine_with_dpo, select_start_policy
+from alignment_stages.dpo.refine import select_start_policy
 from alignment_stages.gate.config import StabilityGateParams
+from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
 
 
@@ -23,5 +24,6 @@ def select_dpo_start_policy(
 def refine_policy_with_dpo(
     dpo_start_policy: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
 ) -> dict[str, Any]:
-    policy, history = refine_with_dpo(dpo_start_policy, preference_train, params)
-    return {"dpo_policy": policy, "dpo_history": history}
+    inputs = {"dpo_start_policy": dpo_start_policy, "preference_train": preference_train,
+              "params": params}  # fmt: skip
+    return run_stage("dpo_refinement", inputs, params.launcher)

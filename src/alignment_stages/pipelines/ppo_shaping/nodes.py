@@ -1,13 +1,14 @@
-"""Thin adapter from the catalog to `alignment_stages.ppo.rounds` (or the TRL alternatives)."""
+"""Thin adapter from the catalog to the `ppo_shaping` stage (PPO, or the TRL alternatives),
+inline or under `accelerate launch` as `params.launcher` says."""
 
 import logging
 from typing import Any
 
 import pandas as pd
 
-from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.judges.config import JudgesParams
+from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.ppo.alternatives import SHAPING_ALGORITHMS
 from alignment_stages.ppo.config import PPOShapingParams
 
 logger = logging.getLogger(__name__)
@@ -23,21 +24,19 @@ def shape_policy(
     params: PPOShapingParams,
     judges: JudgesParams,
 ) -> dict[str, Any]:
-    judge_panel = build_judge_panel(judges, reward_model)
-    run = SHAPING_ALGORITHMS[params.algorithm]
-    result = run(
-        base_policy,
-        reward_model,
-        reward_model_metrics,
-        ppo_prompts,
-        eval_prompts,
-        capability_probe,
-        judge_panel,
-        params,
+    outputs = run_stage(
+        "ppo_shaping",
+        {
+            "base_policy": base_policy,
+            "reward_model": reward_model,
+            "reward_model_metrics": reward_model_metrics,
+            "ppo_prompts": ppo_prompts,
+            "eval_prompts": eval_prompts,
+            "capability_probe": capability_probe,
+            "params": params,
+            "judges": judges,
+        },
+        params.launcher,
     )
-    logger.info("ppo/stop_reason=%s", result.stop_reason)
-    return {
-        "ppo_policy": result.ppo_policy,
-        "ppo_history": result.ppo_history,
-        "ppo_round_policies": result.round_policies,
-    }
+    logger.info("ppo/stop_reason=%s", outputs.pop("stop_reason"))
+    return outputs

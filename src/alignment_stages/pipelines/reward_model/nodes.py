@@ -1,14 +1,15 @@
-"""Thin adapters from the catalog to `alignment_stages.reward`."""
+"""Thin adapters from the catalog to `alignment_stages.reward`; training runs inline or under
+`accelerate launch` as `params.launcher` says."""
 
 import logging
 from typing import Any
 
 import pandas as pd
 
+from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import RewardModelParams
-from alignment_stages.reward.evaluate import check_accuracy_floor, evaluate_reward_model
-from alignment_stages.reward.train import train_reward_model
+from alignment_stages.reward.evaluate import check_accuracy_floor
 
 logger = logging.getLogger(__name__)
 
@@ -19,17 +20,17 @@ def train_reward_model_node(
     base_policy: ModelArtifact,
     params: RewardModelParams,
 ) -> dict[str, Any]:
-    candidate = train_reward_model(preference_train, base_policy, params)
-    metrics = evaluate_reward_model(
-        candidate, preference_val, params.eval_batch_size, params.training.max_length
-    )
+    inputs = {"preference_train": preference_train, "preference_val": preference_val,
+              "base_policy": base_policy, "params": params}  # fmt: skip
+    outputs = run_stage("reward_model", inputs, params.launcher)
+    metrics = outputs["reward_model_metrics"]
     logger.info(
         "reward_model/accuracy=%.4f reward_model/margin_mean=%.3f reward_model/chosen_mean=%.3f "
         "reward_model/chosen_std=%.3f",
         metrics["accuracy"], metrics["margin"]["mean"],
         metrics["score_chosen"]["mean"], metrics["score_chosen"]["std"],
     )  # fmt: skip
-    return {"reward_model_candidate": candidate, "reward_model_metrics": metrics}
+    return outputs
 
 
 def enforce_accuracy_floor(

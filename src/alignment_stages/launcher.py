@@ -1,0 +1,189 @@
+"""Run a training stage in this process, or across processes and GPUs with `accelerate launch`.
+
+A Kedro node runs in one Python process. Multi-GPU data parallelism and DeepSpeed need one
+process per device, started by a launcher. With `launcher.kind: accelerate` the node hands its
+inputs to a scratch directory, starts
+
+    accelerate launch [--config_file F] [--num_processes N] [args...] -m alignment_stages.launcher STAGE DIR
+
+and loads what the main process wrote back. Every process runs the same plain stage function as
+the inline path (`STAGES`), so results differ only by what data parallelism changes. A failed
+launch raises with the end of the workers' log and returns nothing, so Kedro saves nothing.
+
+    python -m alignment_stages.launcher STAGE DIR   # the worker side; not for direct use
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from alignment_stages.models.artifacts import (
+    ModelArtifact,
+    load_artifact,
+    save_artifact,
+    save_artifacts,
+)
+from alignment_stages.parameters import LauncherParams
+
+# Stage name → "module:function". Each function takes keyword inputs and returns a dict of
+# outputs; imported lazily so that this module stays light for the worker's start-up.
+STAGES = {
+    "reward_model": "alignment_stages.reward.stage:train_reward_model_stage",
+    "ppo_shaping": "alignment_stages.ppo.alternatives:shape_policy_stage",
+    "dpo_refinement": "alignment_stages.dpo.refine:refine_with_dpo_stage",
+}
+LOG_TAIL_CHARS = 4000
+
+
+class LaunchError(RuntimeError):
+    """The launched stage failed; nothing it produced is returned."""
+
+
+def _stage_function(stage: str) -> Callable[..., dict[str, Any]]:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; launchable stages: {sorted(STAGES)}")
+    module, name = STAGES[stage].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_stage(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
+    """Run `stage` on `inputs` as `launcher` says and return its outputs."""
+    function = _stage_function(stage)
+    if launcher.kind == "inline":
+        return function(**inputs)
+    return _launch(stage, inputs, launcher)
+
+
+def accelerate_command(stage: str, workdir: Path, launcher: LauncherParams) -> list[str]:
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    if launcher.config_file:
+        config = Path(launcher.config_file)
+        if not config.is_file():
+            raise FileNotFoundError(
+                f"launcher.config_file {config} does not exist; write one with `accelerate config`"
+            )
+        command += ["--config_file", str(config)]
+    if launcher.num_processes:
+        command += ["--num_processes", str(launcher.num_processes)]
+    return [*command, *launcher.extra_args, "-m", "alignment_stages.launcher", stage, str(workdir)]
+
+
+def _launch(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"alignment_stages_{stage}_"))
+    try:
+        command = accelerate_command(stage, workdir, launcher)
+        write_values(inputs, workdir / "inputs")
+        log = workdir / "launch.log"
+        with log.open("w") as handle:
+            try:
+                completed = subprocess.run(
+                    command, stdout=handle, stderr=subprocess.STDOUT,
+                    timeout=launcher.timeout_seconds, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )  # fmt: skip
+            except subprocess.TimeoutExpired as error:
+                raise LaunchError(
+                    f"{stage}: accelerate launch exceeded timeout_seconds="
+                    f"{launcher.timeout_seconds}; log tail:\n{_tail(log)}"
+                ) from error
+        if completed.returncode != 0 or not (workdir / "outputs" / "MANIFEST.json").is_file():
+            raise LaunchError(
+                f"{stage}: `{' '.join(command)}` failed with exit code {completed.returncode}; "
+                f"nothing was saved. Log tail:\n{_tail(log)}"
+            )
+        return read_values(workdir / "outputs")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+
+
+# --- values across the process boundary: the same safe formats as the catalog ------------------
+
+
+def write_values(values: dict[str, Any], directory: Path) -> None:
+    """Models as safetensors artifacts, tables as parquet, parameters and metrics as JSON."""
+    directory.mkdir(parents=True)
+    manifest = {}
+    for name, value in values.items():
+        path = directory / name
+        if isinstance(value, ModelArtifact):
+            save_artifact(value, path)
+            manifest[name] = {"type": "model", "kind": value.kind}
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, ModelArtifact) for v in value.values())
+        ):
+            save_artifacts(value, path)
+            manifest[name] = {"type": "models", "kinds": {k: v.kind for k, v in value.items()}}
+        elif isinstance(value, pd.DataFrame):
+            value.to_parquet(path.with_suffix(".parquet"))
+            manifest[name] = {"type": "table"}
+        elif isinstance(value, BaseModel):
+            path.with_suffix(".json").write_text(value.model_dump_json())
+            cls = type(value)
+            manifest[name] = {"type": "params", "class": f"{cls.__module__}:{cls.__qualname__}"}
+        else:
+            path.with_suffix(".json").write_text(json.dumps(value))
+            manifest[name] = {"type": "json"}
+    (directory / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+
+
+def read_values(directory: Path) -> dict[str, Any]:
+    manifest = json.loads((directory / "MANIFEST.json").read_text())
+    values: dict[str, Any] = {}
+    for name, entry in manifest.items():
+        path = directory / name
+        if entry["type"] == "model":
+            values[name] = load_artifact(path, entry["kind"])
+        elif entry["type"] == "models":
+            values[name] = {k: load_artifact(path / k, kind) for k, kind in entry["kinds"].items()}
+        elif entry["type"] == "table":
+            values[name] = pd.read_parquet(path.with_suffix(".parquet"))
+        elif entry["type"] == "params":
+            values[name] = _params_class(entry["class"]).model_validate_json(
+                path.with_suffix(".json").read_text()
+            )
+        else:
+            values[name] = json.loads(path.with_suffix(".json").read_text())
+    return values
+
+
+def _params_class(qualified: str) -> type[BaseModel]:
+    """Only the project's own parameter models are rebuilt: a manifest names no other code."""
+    module, name = qualified.split(":")
+    if not module.startswith("alignment_stages."):
+        raise ValueError(f"refusing to load parameters of class {qualified}")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        raise ValueError(f"{qualified} is not a parameter model")
+    return cls
+
+
+def worker_main(stage: str, workdir: Path) -> None:
+    """One launched process: run the stage; the main process writes the outputs."""
+    from accelerate import PartialState
+
+    outputs = _stage_function(stage)(**read_values(workdir / "inputs"))
+    state = PartialState()
+    if state.is_main_process:
+        write_values(outputs, workdir / "outputs")
+    state.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1], Path(sys.argv[2]))
