@@ -207,7 +207,12 @@ def test_kedro_viz_build_previews_charts_tables_gate_and_models(shaped_project):
     assert {"PlotlyPreview", "TablePreview", "JSONPreview"} <= kinds, kinds
 
 
-def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch):
+def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch, tmp_path):
+    """In the kernel `kedro jupyter setup` installs (the one `kedro jupyter notebook` offers)."""
+    import os
+    import subprocess
+    import sys
+
     import nbformat
     from nbclient import NotebookClient
 
@@ -215,11 +220,17 @@ def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch)
 
     monkeypatch.setenv("ALIGNMENT_STAGES_PROJECT", str(shaped_project))
     monkeypatch.setenv("KEDRO_ENV", "smoke")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))  # not the user's kernels
+    setup = subprocess.run(
+        [sys.executable, "-m", "kedro", "jupyter", "setup"], cwd=shaped_project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stderr[-2000:]
     notebook = nbformat.read(REPO_ROOT / "notebooks" / "stages_side_by_side.ipynb", as_version=4)
     NotebookClient(
         notebook,
         timeout=300,
-        kernel_name="python3",
+        kernel_name="kedro_alignment_stages",
         resources={"metadata": {"path": str(shaped_project)}},
     ).execute()
     outputs = [
