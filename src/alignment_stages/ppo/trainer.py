@@ -172,17 +172,25 @@ class PPOTrainer:
             row[mask].tolist() for row, mask in zip(responses, response_mask, strict=True)
         ]
         texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
-        raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
-        logprobs, _ = response_logprobs(
-            self.unwrapped_policy, query_responses, attention_mask, context_length, p.temperature
-        )
-        ref_logprobs = self._reference_logprobs(query_responses, attention_mask, context_length)
-        values = response_values(
-            self.accelerator.unwrap_model(self.value_model),
-            query_responses,
-            attention_mask,
-            context_length,
-        )
+        # Inference mode skips autograd bookkeeping; the products below, taken outside it, are
+        # ordinary tensors that the update may use.
+        with torch.inference_mode():
+            raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
+            logprobs, _ = response_logprobs(
+                self.unwrapped_policy,
+                query_responses,
+                attention_mask,
+                context_length,
+                p.temperature,
+            )
+            ref_logprobs = self._reference_logprobs(query_responses, attention_mask, context_length)
+            values = response_values(
+                self.accelerator.unwrap_model(self.value_model),
+                query_responses,
+                attention_mask,
+                context_length,
+            )
+        raw_scores = raw_scores.clone()
         self.unwrapped_policy.train()
         self.timings["scoring"] += time.perf_counter() - start
         return Rollout(

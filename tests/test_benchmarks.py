@@ -1,0 +1,40 @@
+"""The PPO benchmark's own code paths run (TRL 1.12's side needs its venv and is not run here)."""
+
+import argparse
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+sys.path[:0] = [str(REPO_ROOT / "benchmarks"), str(REPO_ROOT / "benchmarks" / "trl112")]
+ppo_throughput = pytest.importorskip("ppo_throughput")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from make_models import write_benchmark_models
+
+    directory = tmp_path_factory.mktemp("bench")
+    write_benchmark_models(directory, 0, "smoke")
+    return directory
+
+
+ARGS = argparse.Namespace(
+    batch_size=4, response_length=4, ppo_epochs=1, num_mini_batches=2, updates=1,
+    warmup_updates=1, prompts=8, seed=0,
+)  # fmt: skip
+
+
+def test_ours_reports_throughput_and_the_time_split(models):
+    result = ppo_throughput.run_ours(models, ARGS)
+    assert result["rollout_tokens_per_second"] > 0
+    assert set(result["time_split_seconds_per_update"]) == {"generation", "scoring", "optimisation"}
+    assert 0 < result["generated_tokens"] <= ARGS.updates * ARGS.batch_size * ARGS.response_length
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_the_critic_free_alternatives_report_throughput(models, algorithm):
+    result = ppo_throughput.run_critic_free(models, ARGS, algorithm)
+    assert result["impl"].startswith(f"alignment_stages.{algorithm}")
+    assert result["rollout_tokens_per_second"] > 0 and result["seconds_per_update"] > 0
