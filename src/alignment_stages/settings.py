@@ -11,9 +11,11 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
 
-# Class that manages the KedroSession.
-# from kedro.framework.session import KedroSession
-# SESSION_CLASS = KedroSession
+# Class that manages the KedroSession. It pins one version for every task of an orchestrated run
+# when ALIGNMENT_STAGES_RUN_VERSION is set, and is a plain KedroSession otherwise.
+from alignment_stages.session import RunIdentitySession
+
+SESSION_CLASS = RunIdentitySession
 
 # Class that manages storing KedroSession data.
 # from kedro.framework.session.store import BaseSessionStore
