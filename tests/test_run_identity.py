@@ -65,7 +65,10 @@ def test_pins_cover_produced_datasets_and_explicit_versions_win():
     pins = pinned_load_versions(
         {"curated_pairs", "base_policy"},
         "2026-01-02T00.00.00.000Z",
-        explicit={"base_policy": "2025-12-31T00.00.00.000Z", "raw_table": "2025-01-01T00.00.00.000Z"},
+        explicit={
+            "base_policy": "2025-12-31T00.00.00.000Z",
+            "raw_table": "2025-01-01T00.00.00.000Z",
+        },
     )
     assert pins == {
         "curated_pairs": "2026-01-02T00.00.00.000Z",
