@@ -5,6 +5,7 @@ Each "task" is its own Kedro session running a slice of `data_curation`, as an A
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,12 +14,12 @@ from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, Version
 from kedro.io.core import DatasetError
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import node
 
 from alignment_stages.datasets import HFModelCollectionDataset, HFModelDataset
 from alignment_stages.demo.generate import write_demo_files
 from alignment_stages.run_identity import RUN_VERSION_VARIABLE, RunVersionError
-from alignment_stages.session import RunIdentitySession, _RewriteTaskOutputs
+from alignment_stages.session import RewritePinnedOutputs, RunIdentitySession
 from tests.models.tiny import tiny_policy
 
 RUN_VERSION = "2000-01-01T00.00.00.000Z"  # older than any unpinned run: never "latest" by accident
@@ -99,11 +100,12 @@ def test_unpinned_session_keeps_kedro_behaviour(two_runs):
 
 
 def test_retried_task_rewrites_its_outputs_at_the_run_version(two_runs):
-    quarantined = two_runs / "data/02_intermediate/quarantined_records.parquet" / RUN_VERSION
-    (quarantined / "quarantined_records.parquet").write_bytes(b"half a parquet file")
-    _run_task(two_runs, CURATE_TASK, RUN_VERSION)  # Kedro alone: "must not exist" error
-    assert len(pd.read_parquet(quarantined / "quarantined_records.parquet")) > 0
-    assert len(_table(two_runs, CURATED, RUN_VERSION)) > 0
+    _run_task(two_runs, SPLIT_TASK, RUN_VERSION)
+    half_written = two_runs / SFT / RUN_VERSION / "sft_examples.parquet"
+    half_written.write_bytes(b"half a parquet file")  # as if the first attempt died mid-save
+    _run_task(two_runs, SPLIT_TASK, RUN_VERSION)  # Kedro alone: a "must not exist" error
+    sft_pairs = set(pd.read_parquet(half_written)["pair_id"])
+    assert sft_pairs and sft_pairs <= set(_table(two_runs, CURATED, RUN_VERSION)["pair_id"])
 
 
 def test_bad_run_version_stops_before_the_session_starts(tmp_project, monkeypatch):
@@ -113,13 +115,25 @@ def test_bad_run_version_stops_before_the_session_starts(tmp_project, monkeypatc
         settings.SESSION_CLASS.create(project_path=tmp_project, env="test")
 
 
+def test_resume_with_only_missing_outputs_keeps_what_the_run_already_wrote(two_runs):
+    """A run whose split task never ran is finished without redoing its curation task."""
+    for split in (two_runs / "data" / "05_model_input").iterdir():
+        shutil.rmtree(split / RUN_VERSION, ignore_errors=True)
+    curated = two_runs / CURATED / RUN_VERSION / "curated_pairs.parquet"
+    written = curated.stat().st_mtime_ns
+    _run_task(two_runs, None, RUN_VERSION, only_missing_outputs=True)
+    assert curated.stat().st_mtime_ns == written  # the curation task is not run again
+    sft_pairs = set(_table(two_runs, SFT, RUN_VERSION)["pair_id"])
+    assert sft_pairs and sft_pairs <= set(_table(two_runs, CURATED, RUN_VERSION)["pair_id"])
+
+
 @pytest.mark.parametrize(
     "dataset_class, artifact",
     [(HFModelDataset, tiny_policy), (HFModelCollectionDataset, lambda: {"round_1": tiny_policy()})],
 )
-def test_model_datasets_are_rewritten_on_retry(tmp_path, dataset_class, artifact):
-    """The atomic model saves refuse an existing version folder; the retry hook clears it,
-    including the hidden staging folder a killed save leaves behind."""
+def test_model_datasets_are_rewritten_on_retry(tmp_path, monkeypatch, dataset_class, artifact):
+    """The atomic model saves refuse an existing version folder; the hook clears it, including
+    the hidden staging folder a killed save leaves behind, but only for a pinned run."""
 
     def dataset():
         return dataset_class(filepath=str(tmp_path / "policy"), version=Version(None, RUN_VERSION))
@@ -127,12 +141,16 @@ def test_model_datasets_are_rewritten_on_retry(tmp_path, dataset_class, artifact
     dataset().save(artifact())
     staging = tmp_path / "policy" / RUN_VERSION / ".policy.tmp-killed"
     staging.mkdir()
-    with pytest.raises(DatasetError, match="must not exist"):
-        dataset().save(artifact())
-
     catalog = DataCatalog({"policy": dataset()})
-    task = Pipeline([node(lambda: None, inputs=None, outputs="policy", name="train")])
-    _RewriteTaskOutputs(RUN_VERSION).before_pipeline_run({}, task, catalog)
+    train = node(lambda: None, inputs=None, outputs="policy", name="train")
+
+    monkeypatch.delenv(RUN_VERSION_VARIABLE, raising=False)
+    RewritePinnedOutputs().before_node_run(train, catalog)
+    with pytest.raises(DatasetError, match="must not exist"):  # unpinned: Kedro's own rule
+        catalog["policy"].save(artifact())
+
+    monkeypatch.setenv(RUN_VERSION_VARIABLE, RUN_VERSION)
+    RewritePinnedOutputs().before_node_run(train, catalog)
     assert not (tmp_path / "policy" / RUN_VERSION).exists()
     catalog["policy"].save(artifact())
     assert (tmp_path / "policy" / RUN_VERSION / "policy" / "COMPLETE").is_file()

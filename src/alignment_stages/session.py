@@ -1,13 +1,13 @@
-"""`RunIdentitySession`: a Kedro session that honours `ALIGNMENT_STAGES_RUN_VERSION`.
+"""Kedro glue for `ALIGNMENT_STAGES_RUN_VERSION` (the rules are in `alignment_stages.run_identity`).
 
-With the variable unset it is a plain `KedroSession`. With it set (see
-`alignment_stages.run_identity`):
+With the variable unset, both classes here change nothing. With it set:
 
-- the session id, and so the save version of every versioned dataset, is the run version;
-- every versioned dataset that a node of the requested pipelines produces is loaded at the run
-  version, unless `--load-versions` names it;
-- the outputs of the nodes about to run are cleared at the run version first, so a retried or
-  re-run task rewrites its own version folder instead of failing on "must not exist".
+- `RunIdentitySession` makes the run version the session id, and so the save version of every
+  versioned dataset, and loads every versioned dataset that a node of the requested pipelines
+  produces at that version, unless `--load-versions` names it;
+- `RewritePinnedOutputs` clears a node's outputs at the run version just before the node runs,
+  so a retried or re-run task rewrites its own version folder instead of failing on Kedro's
+  "must not exist". Nodes that `--only-missing-outputs` skips are left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.io import AbstractVersionedDataset
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node
 
 from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
 
@@ -36,8 +36,6 @@ class RunIdentitySession(KedroSession):
         # Read (and validated) before anything else, so a bad value fails before any work.
         self.run_version = run_version_from_env()
         super().__init__(self.run_version or session_id, *args, **kwargs)
-        if self.run_version:
-            self._hook_manager.register(_RewriteTaskOutputs(self.run_version))
 
     def run(  # type: ignore[override]
         self,
@@ -49,7 +47,7 @@ class RunIdentitySession(KedroSession):
         if self.run_version:
             names = pipeline_names or ([pipeline_name] if pipeline_name else None)
             load_versions = pinned_load_versions(
-                self._produced_versioned(names or ["__default__"]), self.run_version, load_versions
+                self._produced_versioned(names), self.run_version, load_versions
             )
             logger.info(
                 "Run version %s pinned for %d datasets", self.run_version, len(load_versions)
@@ -61,12 +59,14 @@ class RunIdentitySession(KedroSession):
             **kwargs,
         )
 
-    def _produced_versioned(self, names: list[str]) -> set[str]:
+    def _produced_versioned(self, names: list[str] | None) -> set[str]:
         """Versioned datasets that some node of the named pipelines produces (unfiltered: a task
         runs a slice, and its inputs come from the other slices of the same pipeline)."""
-        pipelines.set_requested(None if "__default__" in names else names)
+        pipelines.set_requested(names)  # as KedroSession.run does, before the first access
         # An unknown name is left for KedroSession.run, which reports it with suggestions.
-        produced = set().union(*(pipelines[n].all_outputs() for n in names if n in pipelines))
+        produced = set().union(
+            *(pipelines[n].all_outputs() for n in names or ["__default__"] if n in pipelines)
+        )
         return _versioned(self._get_config_loader()["catalog"], produced)
 
 
@@ -84,21 +84,23 @@ def _versioned(catalog_config: dict[str, Any], names: Iterable[str]) -> set[str]
     return {name for name in names if resolver.resolve_pattern(name).get("versioned")}
 
 
-class _RewriteTaskOutputs:
-    """Clears, at the run version, the outputs of the nodes about to run.
+class RewritePinnedOutputs:
+    """Clears a node's outputs at the run version just before the node runs.
 
     Kedro refuses to save a versioned dataset whose version path exists, and a failed attempt
-    may have saved some outputs (a parquet file half written, or the first node of a grouped
-    task done). The run version belongs to one DAG run and these outputs to this task, so what
-    is there can only come from an earlier attempt of the same task: the retry rewrites it.
+    may have saved some outputs (a parquet file half written, the first node of a grouped task
+    done, the staging folder of a killed model save). The run version belongs to one DAG run and
+    a node's outputs to that node, so what is there can only come from an earlier attempt of the
+    same task: the retry rewrites it. Registered in `settings.HOOKS` rather than by the session,
+    so ParallelRunner's worker processes have it too.
     """
 
-    def __init__(self, run_version: str):
-        self._run_version = run_version
-
     @hook_impl
-    def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: Any) -> None:
-        for name in sorted(pipeline.all_outputs()):
+    def before_node_run(self, node: Node, catalog: Any) -> None:
+        run_version = run_version_from_env()
+        if run_version is None:
+            return
+        for name in sorted(node.outputs):
             dataset = catalog.get(name)
             dataset = getattr(dataset, "_dataset", dataset)  # CachedDataset wraps the real one
             if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
@@ -106,12 +108,12 @@ class _RewriteTaskOutputs:
             # kedro-datasets keep their fsspec filesystem in `_fs` (protocol already stripped
             # from `_filepath`); the project's model datasets are local directories.
             fs = getattr(dataset, "_fs", None) or fsspec.filesystem("file")
-            version_folder = str(dataset._filepath / self._run_version)
+            version_folder = str(dataset._filepath / run_version)
             if fs.exists(version_folder):
                 logger.warning(
                     "Rewriting %s at run version %s: removing %s from an earlier attempt",
                     name,
-                    self._run_version,
+                    run_version,
                     version_folder,
                 )
                 fs.rm(version_folder, recursive=True)
