@@ -154,3 +154,19 @@ def test_model_datasets_are_rewritten_on_retry(tmp_path, monkeypatch, dataset_cl
     assert not (tmp_path / "policy" / RUN_VERSION).exists()
     catalog["policy"].save(artifact())
     assert (tmp_path / "policy" / RUN_VERSION / "policy" / "COMPLETE").is_file()
+
+
+def test_fsspec_datasets_are_rewritten_on_their_own_filesystem(monkeypatch):
+    """kedro-datasets on a remote filesystem (memory:// stands in for s3://) are cleared there."""
+    from kedro_datasets.pandas import ParquetDataset
+
+    def dataset():
+        path = f"memory://bucket-{id(monkeypatch)}/pairs.parquet"
+        return ParquetDataset(filepath=path, version=Version(None, RUN_VERSION))
+
+    dataset().save(pd.DataFrame({"pair_id": ["a"]}))
+    catalog = DataCatalog({"pairs": dataset()})
+    monkeypatch.setenv(RUN_VERSION_VARIABLE, RUN_VERSION)
+    RewritePinnedOutputs().before_node_run(node(lambda: None, None, "pairs", name="n"), catalog)
+    catalog["pairs"].save(pd.DataFrame({"pair_id": ["b"]}))
+    assert list(dataset().load()["pair_id"]) == ["b"]
