@@ -67,6 +67,7 @@ def two_runs(tmp_path_factory) -> Path:
 def test_settings_register_the_run_identity_session(tmp_project):
     bootstrap_project(tmp_project)
     assert settings.SESSION_CLASS is RunIdentitySession
+    assert any(isinstance(hook, RewritePinnedOutputs) for hook in settings.HOOKS)
 
 
 def test_pinned_tasks_write_one_version_and_read_their_own_upstream(two_runs):
