@@ -13,6 +13,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# A run version left in the shell would pin every session the tests create.
+os.environ.pop("ALIGNMENT_STAGES_RUN_VERSION", None)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

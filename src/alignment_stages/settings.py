@@ -2,18 +2,19 @@
 from the Kedro defaults. For further information, including these default values, see
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
-# Instantiated project hooks.
-# For example, after creating a hooks.py and defining a ProjectHooks class there, do
-# from alignment_stages.hooks import ProjectHooks
-# Hooks are executed in a Last-In-First-Out (LIFO) order.
-# HOOKS = (ProjectHooks(),)
+from alignment_stages.session import RewritePinnedOutputs, RunIdentitySession
+
+# Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
+# With ALIGNMENT_STAGES_RUN_VERSION set, a node's outputs at that version are rewritten, not
+# refused, when its task is retried.
+HOOKS = (RewritePinnedOutputs(),)
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
 
-# Class that manages the KedroSession.
-# from kedro.framework.session import KedroSession
-# SESSION_CLASS = KedroSession
+# Class that manages the KedroSession. It pins one version for every task of an orchestrated run
+# when ALIGNMENT_STAGES_RUN_VERSION is set, and is a plain KedroSession otherwise.
+SESSION_CLASS = RunIdentitySession
 
 # Class that manages storing KedroSession data.
 # from kedro.framework.session.store import BaseSessionStore

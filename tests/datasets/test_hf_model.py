@@ -56,6 +56,12 @@ def test_no_version_is_a_clear_error(tmp_path):
         _dataset(tmp_path).load()
 
 
+@pytest.mark.parametrize("url", ["s3://bucket/models/policy", "gs://bucket/policy"])
+def test_remote_urls_are_refused_not_written_locally(url):
+    with pytest.raises(DatasetError, match="local directories only"):
+        HFModelDataset(filepath=url, version=Version(None, None))
+
+
 def test_saving_something_else_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="expected a ModelArtifact"):
         _dataset(tmp_path).save({"not": "a model"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_protocol_and_path
 from kedro_datasets._typing import JSONPreview
 
 from alignment_stages.models.artifacts import (
@@ -48,6 +48,15 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ):
+        protocol, _ = get_protocol_and_path(filepath)
+        if protocol != "file":
+            # save_pretrained/from_pretrained need a local directory; a URL would otherwise be
+            # read as a relative local path ("s3:/bucket/...") and written there silently.
+            raise DatasetError(
+                f"{type(self).__name__} saves and loads local directories only, not "
+                f"{protocol}:// URLs ({filepath!r}). Put model datasets on a local or mounted "
+                "filesystem shared by every worker (see docs/deployment.md)."
+            )
         super().__init__(
             filepath=PurePosixPath(filepath),
             version=version,

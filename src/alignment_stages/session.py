@@ -1,0 +1,119 @@
+"""Kedro glue for `ALIGNMENT_STAGES_RUN_VERSION` (the rules are in `alignment_stages.run_identity`).
+
+With the variable unset, both classes here change nothing. With it set:
+
+- `RunIdentitySession` makes the run version the session id, and so the save version of every
+  versioned dataset, and loads every versioned dataset that a node of the requested pipelines
+  produces at that version, unless `--load-versions` names it;
+- `RewritePinnedOutputs` clears a node's outputs at the run version just before the node runs,
+  so a retried or re-run task rewrites its own version folder instead of failing on Kedro's
+  "must not exist". Nodes that `--only-missing-outputs` skips are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import fsspec
+from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.io import AbstractVersionedDataset
+from kedro.io.catalog_config_resolver import CatalogConfigResolver
+from kedro.pipeline import Node
+
+from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
+
+logger = logging.getLogger(__name__)
+
+
+class RunIdentitySession(KedroSession):
+    """Registered as `SESSION_CLASS` in `settings.py`, so `kedro run` and the DAGs use it."""
+
+    def __init__(self, session_id: str, *args: Any, **kwargs: Any):
+        # Read (and validated) before anything else, so a bad value fails before any work.
+        self.run_version = run_version_from_env()
+        super().__init__(self.run_version or session_id, *args, **kwargs)
+
+    def run(  # type: ignore[override]
+        self,
+        pipeline_name: str | None = None,
+        pipeline_names: list[str] | None = None,
+        load_versions: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        if self.run_version:
+            names = pipeline_names or ([pipeline_name] if pipeline_name else None)
+            load_versions = pinned_load_versions(
+                self._produced_versioned(names), self.run_version, load_versions
+            )
+            logger.info(
+                "Run version %s pinned for %d datasets", self.run_version, len(load_versions)
+            )
+        return super().run(
+            pipeline_name=pipeline_name,
+            pipeline_names=pipeline_names,
+            load_versions=load_versions,
+            **kwargs,
+        )
+
+    def _produced_versioned(self, names: list[str] | None) -> set[str]:
+        """Versioned datasets that some node of the named pipelines produces (unfiltered: a task
+        runs a slice, and its inputs come from the other slices of the same pipeline)."""
+        pipelines.set_requested(names)  # as KedroSession.run does, before the first access
+        # An unknown name is left for KedroSession.run, which reports it with suggestions.
+        produced = set().union(
+            *(pipelines[n].all_outputs() for n in names or ["__default__"] if n in pipelines)
+        )
+        return _versioned(self._get_config_loader()["catalog"], produced)
+
+
+def _versioned(catalog_config: dict[str, Any], names: Iterable[str]) -> set[str]:
+    """The names the catalog declares `versioned: true`, directly or through a dataset factory.
+
+    Only the flag is kept, so credentials need not be resolved just to read it.
+    """
+    flags = {
+        key: {"versioned": bool(entry.get("versioned"))}
+        for key, entry in catalog_config.items()
+        if isinstance(entry, dict)
+    }
+    resolver = CatalogConfigResolver(flags, default_runtime_patterns={"{default}": {}})
+    return {name for name in names if resolver.resolve_pattern(name).get("versioned")}
+
+
+class RewritePinnedOutputs:
+    """Clears a node's outputs at the run version just before the node runs.
+
+    Kedro refuses to save a versioned dataset whose version path exists, and a failed attempt
+    may have saved some outputs (a parquet file half written, the first node of a grouped task
+    done, the staging folder of a killed model save). The run version belongs to one DAG run and
+    a node's outputs to that node, so what is there can only come from an earlier attempt of the
+    same task: the retry rewrites it. Registered in `settings.HOOKS` rather than by the session,
+    so ParallelRunner's worker processes have it too.
+    """
+
+    @hook_impl
+    def before_node_run(self, node: Node, catalog: Any) -> None:
+        run_version = run_version_from_env()
+        if run_version is None:
+            return
+        for name in sorted(node.outputs):
+            dataset = catalog.get(name)
+            dataset = getattr(dataset, "_dataset", dataset)  # CachedDataset wraps the real one
+            if not isinstance(dataset, AbstractVersionedDataset) or not dataset._version:
+                continue
+            # kedro-datasets keep their fsspec filesystem in `_fs` (protocol already stripped
+            # from `_filepath`); the project's model datasets are local directories.
+            fs = getattr(dataset, "_fs", None) or fsspec.filesystem("file")
+            version_folder = str(dataset._filepath / run_version)
+            if fs.exists(version_folder):
+                logger.warning(
+                    "Rewriting %s at run version %s: removing %s from an earlier attempt",
+                    name,
+                    run_version,
+                    version_folder,
+                )
+                fs.rm(version_folder, recursive=True)
