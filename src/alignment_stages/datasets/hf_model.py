@@ -1,14 +1,22 @@
-"""`HFModelDataset`: a versioned catalog entry for a `save_pretrained` model directory."""
+"""`HFModelDataset`: a versioned catalog entry for a `save_pretrained` model directory, on the
+local disk or any fsspec filesystem (`s3://`, `gs://`, `abfs://`, ...)."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
+import shutil
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import fsspec
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_protocol_and_path
 from kedro_datasets._typing import JSONPreview
 
 from alignment_stages.models.artifacts import (
+    COMPLETION_MARKER,
     ModelArtifact,
     ModelKind,
     is_complete,
@@ -18,8 +26,58 @@ from alignment_stages.models.artifacts import (
 )
 
 
-def _is_complete_version(path: str) -> bool:
-    return is_complete(Path(path))
+def _filesystem(protocol: str, storage_options: dict[str, Any]) -> fsspec.AbstractFileSystem:
+    return fsspec.filesystem(protocol, **storage_options)
+
+
+# Module functions (with functools.partial) rather than closures: ParallelRunner pickles datasets.
+def _is_complete_version(path: str, protocol: str = "file", storage_options=None) -> bool:
+    if protocol == "file":
+        return is_complete(Path(path))
+    return _filesystem(protocol, storage_options or {}).exists(f"{path}/{COMPLETION_MARKER}")
+
+
+def _glob(pattern: str, protocol: str, storage_options: dict[str, Any]) -> list[str]:
+    return _filesystem(protocol, storage_options).glob(pattern)
+
+
+def upload_artifact_directory(local: Path, remote: str, fs: fsspec.AbstractFileSystem) -> None:
+    """Copy a finished local artifact to `remote`, its completion marker last.
+
+    Object stores have no atomic rename, so the marker is the commit: until it lands, loaders
+    and "latest" do not see the version. A failed upload removes what it wrote.
+    """
+    markers = sorted(local.rglob(COMPLETION_MARKER), key=lambda p: len(p.parts), reverse=True)
+    try:
+        for file in sorted(p for p in local.rglob("*") if p.is_file() and p not in markers):
+            fs.put_file(str(file), f"{remote}/{file.relative_to(local).as_posix()}")
+        for marker in markers:  # inner artifacts first, the version's own marker at the very end
+            fs.put_file(str(marker), f"{remote}/{marker.relative_to(local).as_posix()}")
+    except BaseException:
+        if fs.exists(remote):
+            fs.rm(remote, recursive=True)
+        raise
+
+
+_DOWNLOADS: list[str] = []
+
+
+@atexit.register
+def _remove_downloads() -> None:
+    for directory in _DOWNLOADS:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def download_directory(remote: str, fs: fsspec.AbstractFileSystem) -> Path:
+    """A local copy of `remote`, kept until the process exits (loaded weights may map it)."""
+    local = Path(tempfile.mkdtemp(prefix="alignment_stages_model_"))
+    _DOWNLOADS.append(str(local))
+    root = PurePosixPath(fs._strip_protocol(remote))  # as `find` spells it (memory:// adds "/")
+    for path in fs.find(remote):
+        target = local / PurePosixPath(path).relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(path, str(target))
+    return local
 
 
 class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
@@ -46,33 +104,63 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         model_kind: ModelKind = "causal_lm",
         trust_remote_code: bool = False,
         version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
         protocol, _ = get_protocol_and_path(filepath)
-        if protocol != "file":
-            # save_pretrained/from_pretrained need a local directory; a URL would otherwise be
-            # read as a relative local path ("s3:/bucket/...") and written there silently.
-            raise DatasetError(
-                f"{type(self).__name__} saves and loads local directories only, not "
-                f"{protocol}:// URLs ({filepath!r}). Put model datasets on a local or mounted "
-                "filesystem shared by every worker (see docs/deployment.md)."
-            )
+        self._protocol = protocol
+        self._storage_options = {**(credentials or {}), **(fs_args or {})}
+        # `_fs` and a protocol-free `_filepath`, as kedro-datasets keep them (the filesystem's own
+        # spelling of the path: "bucket/key" for s3://).
+        self._fs = _filesystem(protocol, self._storage_options)
+        path = self._fs._strip_protocol(filepath)
+        remote = {} if protocol == "file" else {"glob_function": functools.partial(
+            _glob, protocol=protocol, storage_options=self._storage_options)}  # fmt: skip
         super().__init__(
-            filepath=PurePosixPath(filepath),
+            filepath=PurePosixPath(path if protocol != "file" else filepath),
             version=version,
-            exists_function=_is_complete_version,  # a module function: picklable for ParallelRunner
+            exists_function=functools.partial(
+                _is_complete_version, protocol=protocol, storage_options=self._storage_options
+            ),
+            **remote,
         )
         self._model_kind = model_kind
         self._trust_remote_code = trust_remote_code
         self._saved: tuple[str, ModelArtifact] | None = None  # (path, object) saved in this process
         self.metadata = metadata
 
+    @property
+    def _is_local(self) -> bool:
+        return self._protocol == "file"
+
+    def _local_copy(self, path: str) -> Path:
+        """The version directory on the local disk: itself, or a download of it."""
+        if self._is_local:
+            return Path(path)
+        if not self._fs.exists(f"{path}/{COMPLETION_MARKER}"):
+            raise DatasetError(
+                f"{self._protocol}://{path} has no {COMPLETION_MARKER} marker: its save did not "
+                "finish. Use another version."
+            )
+        return download_directory(path, self._fs)
+
+    def _write(self, path: str, write) -> None:
+        """`write(local_target)` saves atomically; remote targets are uploaded after it."""
+        if self._is_local:
+            write(Path(path))
+            return
+        with tempfile.TemporaryDirectory(prefix="alignment_stages_upload_") as staging:
+            write(Path(staging) / "artifact")
+            upload_artifact_directory(Path(staging) / "artifact", path, self._fs)
+
     def load(self) -> ModelArtifact:
         path = str(self._get_load_path())
         if self._saved is not None and self._saved[0] == path:
             return self._saved[1]
         try:
-            return load_artifact(Path(path), self._model_kind, self._trust_remote_code)
+            local = self._local_copy(path)
+            return load_artifact(local, self._model_kind, self._trust_remote_code)
         except (FileNotFoundError, ValueError) as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -80,27 +168,32 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         if not isinstance(data, ModelArtifact):
             raise DatasetError(f"expected a ModelArtifact, got {type(data).__name__}")
         path = str(self._get_save_path())
-        save_artifact(data, Path(path))
+        self._write(path, lambda target: save_artifact(data, target))
         self._saved = (path, data)
         self._clear_version_cache()
 
     def _exists(self) -> bool:
         try:
-            return is_complete(Path(self._get_load_path()))
+            return self._exists_function(str(self._get_load_path()))
         except DatasetError:
             return False
 
     def _describe(self) -> dict[str, Any]:
         return {
             "filepath": str(self._filepath),
+            "protocol": self._protocol,
             "model_kind": self._model_kind,
             "version": self._version,
         }
 
+    def _read_text(self, path: str) -> str:
+        with self._fs.open(path, "r") as handle:
+            return handle.read()
+
     def preview(self) -> JSONPreview:
         """kedro-viz preview: the artifact summary (architecture, parameters, LoRA or not),
         read from `artifact.json` without loading the weights."""
-        return JSONPreview((Path(self._get_load_path()) / "artifact.json").read_text())
+        return JSONPreview(self._read_text(f"{self._get_load_path()}/artifact.json"))
 
 
 class ArtifactCollection(dict):
@@ -118,16 +211,17 @@ class HFModelCollectionDataset(HFModelDataset):
     """
 
     def load(self) -> ArtifactCollection:
-        path = Path(self._get_load_path())
-        if self._saved is not None and self._saved[0] == str(path):
+        path = str(self._get_load_path())
+        if self._saved is not None and self._saved[0] == path:
             loaders = {name: (lambda a=artifact: a) for name, artifact in self._saved[1].items()}
-        elif not is_complete(path):
+        elif not self._exists_function(path):
             raise DatasetError(f"{path} has no completion marker: its save did not finish")
         else:
             kind, remote = self._model_kind, self._trust_remote_code
+            local = self._local_copy(path)
             loaders = {
                 child.name: (lambda c=child: load_artifact(c, kind, remote))
-                for child in sorted(path.iterdir())
+                for child in sorted(local.iterdir())
                 if child.is_dir()
             }
         collection = ArtifactCollection(loaders)
@@ -139,18 +233,16 @@ class HFModelCollectionDataset(HFModelDataset):
             isinstance(a, ModelArtifact) for a in data.values()
         ):
             raise DatasetError("expected a dict of name -> ModelArtifact")
-        path = Path(self._get_save_path())
-        save_artifacts(data, path)
-        self._saved = (str(path), data)
+        path = str(self._get_save_path())
+        self._write(path, lambda target: save_artifacts(data, target))
+        self._saved = (path, data)
         self._clear_version_cache()
 
     def preview(self) -> JSONPreview:
-        import json
-
-        path = Path(self._get_load_path())
+        path = str(self._get_load_path())
         summaries = {
-            c.name: json.loads((c / "artifact.json").read_text())
-            for c in sorted(path.iterdir())
-            if c.is_dir()
+            PurePosixPath(child).name: json.loads(self._read_text(f"{child}/artifact.json"))
+            for child in sorted(self._fs.ls(path, detail=False))
+            if self._fs.isdir(child)
         }
         return JSONPreview(json.dumps(summaries))
