@@ -102,3 +102,21 @@ def test_ppo_shaping_launched_on_two_processes_fills_the_same_contract_as_inline
     trained = launched["ppo_policy"].model.state_dict()
     start = tiny_policy().model.state_dict()
     assert any(not torch.equal(trained[name], start[name]) for name in start)
+
+
+@pytest.mark.parametrize(
+    ("block", "launcher", "key"),
+    [
+        ("ppo", {"kind": "torchrun"}, "kind"),
+        ("reward", {"kind": "accelerate", "num_processes": 0}, "num_processes"),
+        ("dpo", {"kind": "accelerate", "timeout_seconds": -1}, "timeout_seconds"),
+        ("dpo", {"kind": "accelerate", "gpus": 2}, "gpus"),
+    ],
+)
+def test_every_training_block_validates_its_launcher_naming_the_key(block, launcher, key):
+    from alignment_stages.dpo.config import DPORefinementParams
+    from alignment_stages.models.config import RewardModelParams
+
+    model = {"ppo": PPOShapingParams, "reward": RewardModelParams, "dpo": DPORefinementParams}
+    with pytest.raises(ValidationError, match=key):
+        model[block](launcher=launcher)
