@@ -3,8 +3,8 @@
 Each round continues training the same model for `updates_per_round` optimiser steps, then the
 policy is evaluated and checkpointed exactly as in `rounds.py`, so `ppo_history`, the gate and
 the evaluation cannot tell the algorithms apart. The reward is the same reward model, normalised
-the same way, minus `judge_penalty` for judged violations when configured. The optimiser state
-restarts each round (a new TRL trainer per round).
+the same way, minus `judge_penalty` for judged violations when configured. One TRL trainer runs
+all rounds, so the optimiser state and the learning-rate schedule carry across them.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.training import (
-    FiniteLossGuard,
     detach_from_trainer,
     device_arguments,
     seed_everything,
@@ -98,6 +98,41 @@ def trainer_config(algorithm: str, params: PPOShapingParams, steps: int, **overr
     return config_class(**{**settings, **overrides})
 
 
+class RoundCallback(TrainerCallback):
+    """Closes a round every `updates_per_round` optimiser steps: evaluate, checkpoint, guard.
+
+    A non-finite TRL statistic ends the run at once with the round recorded as diverged, and the
+    last healthy round stays the output, as in the PPO rounds.
+    """
+
+    def __init__(self, recorder: RoundRecorder, updates_per_round: int):
+        self.recorder, self.updates_per_round = recorder, updates_per_round
+        self.logs: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return
+        self.logs.append(logs)
+        round_index = math.ceil(state.global_step / self.updates_per_round)
+        stats = {
+            column: sum(entry[key] for entry in self.logs) / len(self.logs)
+            for key, column in TRL_METRICS.items()
+            if all(key in entry for entry in self.logs)
+        }
+        row = {"updates": len(self.logs), **stats}
+        bad = sorted(key for key, value in logs.items()
+                     if isinstance(value, float) and not math.isfinite(value))  # fmt: skip
+        if bad:
+            self.recorder.record_diverged(round_index, row, f"non-finite TRL statistics: {bad}")
+            control.should_training_stop = True
+        elif state.global_step % self.updates_per_round == 0:
+            self.logs = []
+            if self.recorder.record_healthy(round_index, model, row):
+                self.recorder.start_round()
+            else:
+                control.should_training_stop = True
+
+
 def run_critic_free_rounds(
     base_policy: ModelArtifact,
     reward_model: ModelArtifact,
@@ -135,26 +170,16 @@ def run_critic_free_rounds(
     recorder = RoundRecorder(
         base_policy, reward_model, judges, eval_prompts, capability_probe, params
     )
-    for round_index in range(1, params.rounds + 1):
-        recorder.start_round()
-        trainer = trainer_class(
-            model=model, reward_funcs=[reward], args=trainer_config(params.algorithm, params, params.updates_per_round),
-            train_dataset=dataset.shuffle(seed=params.seed + round_index), processing_class=tokenizer,
-            callbacks=[FiniteLossGuard(f"ppo_shaping ({params.algorithm})")],
-        )  # fmt: skip
-        trainer.train()
-        model = detach_from_trainer(trainer)
-        logs = [entry for entry in trainer.state.log_history if "loss" in entry]
-        train_stats = {
-            col: sum(e[key] for e in logs) / len(logs)
-            for key, col in TRL_METRICS.items()
-            if logs and all(key in e for e in logs)
-        }
-        row = {"updates": len(logs), **train_stats}
-        non_finite = sorted(col for col, value in train_stats.items() if not math.isfinite(value))
-        if non_finite:
-            recorder.record_diverged(round_index, row, f"non-finite TRL statistics: {non_finite}")
-            break
-        if not recorder.record_healthy(round_index, model, row):
-            break
+    # One trainer for every round: Adam's moments and the learning-rate schedule run on across
+    # rounds, as PPO's do; a callback closes each round after `updates_per_round` steps.
+    rounds = RoundCallback(recorder, params.updates_per_round)
+    trainer = trainer_class(
+        model=model, reward_funcs=[reward],
+        args=trainer_config(params.algorithm, params, params.rounds * params.updates_per_round),
+        train_dataset=dataset.shuffle(seed=params.seed), processing_class=tokenizer,
+        callbacks=[rounds],
+    )  # fmt: skip
+    recorder.start_round()
+    trainer.train()
+    detach_from_trainer(trainer)
     return recorder.result()

@@ -39,6 +39,19 @@ class ShapingResult:
     stop_reason: str
 
 
+def _detached_copy(model: Any) -> Any:
+    """An evaluation copy of a model that may be mid-training.
+
+    A Trainer installs an instance-level `forward` closing over the original's bound method; a
+    deepcopy keeps it and would run the live model's weights, not the snapshot's. Dropping it
+    restores the class's `forward` on the copy (the live model keeps its own).
+    """
+    snapshot = copy.deepcopy(model)
+    for attribute in ("forward", "_original_forward"):
+        snapshot.__dict__.pop(attribute, None)
+    return snapshot.eval()
+
+
 class RoundRecorder:
     """The round contract every shaping algorithm fills (PPO here, GRPO/RLOO in critic_free.py).
 
@@ -94,7 +107,7 @@ class RoundRecorder:
 
     def record_healthy(self, round_index: int, model: Any, row: dict[str, Any]) -> bool:
         """Snapshot, evaluate and checkpoint the round; False when the run should stop early."""
-        snapshot = ModelArtifact(model=copy.deepcopy(model).eval(), tokenizer=self._tokenizer)
+        snapshot = ModelArtifact(model=_detached_copy(model), tokenizer=self._tokenizer)
         metrics, _, self._labels = self._evaluate(snapshot, self._labels)
         name = f"round_{round_index:03d}"
         self.round_policies[name], self.policy = snapshot, snapshot
