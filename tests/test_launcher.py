@@ -120,3 +120,19 @@ def test_every_training_block_validates_its_launcher_naming_the_key(block, launc
     model = {"ppo": PPOShapingParams, "reward": RewardModelParams, "dpo": DPORefinementParams}
     with pytest.raises(ValidationError, match=key):
         model[block](launcher=launcher)
+
+
+def test_each_single_machine_launch_rendezvous_on_its_own_free_port(tmp_path):
+    from alignment_stages.launcher import accelerate_command
+
+    def port(launcher):
+        command = accelerate_command("ppo_shaping", tmp_path, launcher)
+        flags = [i for i, arg in enumerate(command) if arg == "--main_process_port"]
+        return [command[i + 1] for i in flags]
+
+    assert len(port(TWO_PROCESSES)) == 1 and port(TWO_PROCESSES)[0] != "29500"
+    own = LauncherParams(kind="accelerate", extra_args=["--main_process_port", "29612"])
+    assert port(own) == ["29612"]  # the user's choice, once
+    config = tmp_path / "accelerate.yaml"
+    config.write_text("num_machines: 2\nmachine_rank: 0\nmain_process_ip: 10.0.0.1\n")
+    assert port(LauncherParams(kind="accelerate", config_file=str(config))) == []  # multi-node

@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from pydantic import BaseModel
 
 from alignment_stages.models.artifacts import (
@@ -68,16 +70,29 @@ def run_stage(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> d
 
 def accelerate_command(stage: str, workdir: Path, launcher: LauncherParams) -> list[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch"]
+    settings: dict[str, Any] = {}
     if launcher.config_file:
         config = Path(launcher.config_file)
         if not config.is_file():
             raise FileNotFoundError(
                 f"launcher.config_file {config} does not exist; write one with `accelerate config`"
             )
+        settings = yaml.safe_load(config.read_text()) or {}
         command += ["--config_file", str(config)]
     if launcher.num_processes:
         command += ["--num_processes", str(launcher.num_processes)]
+    # One machine and no port chosen: take a free one. Every launch would otherwise rendezvous on
+    # 29500, so two training tasks on one worker (or a launch right after another) collide.
+    chosen = "--main_process_port" in launcher.extra_args or settings.get("main_process_port")
+    if not chosen and int(settings.get("num_machines") or 1) == 1:
+        command += ["--main_process_port", str(free_port())]
     return [*command, *launcher.extra_args, "-m", "alignment_stages.launcher", stage, str(workdir)]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _launch(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
@@ -183,6 +198,9 @@ def worker_main(stage: str, workdir: Path) -> None:
     if state.is_main_process:
         write_values(outputs, workdir / "outputs")
     state.wait_for_everyone()
+    # Tear the process group down before exit: gloo threads still running when the interpreter
+    # exits can end a rank with "terminate called without an active exception".
+    state.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ def main(out_dir: Path) -> None:
         "checksum": checksum,
     }
     (out_dir / f"rank{rank}.json").write_text(json.dumps(result))
+    # Both ranks reach the teardown together, then destroy the process group: gloo threads still
+    # alive at interpreter exit can abort a rank ("terminate called without an active exception").
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
 
 
 if __name__ == "__main__":

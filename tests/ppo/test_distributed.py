@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+from alignment_stages.launcher import free_port
 from tests.conftest import REPO_ROOT
 
 
@@ -19,6 +20,7 @@ def test_two_process_ddp_keeps_weights_in_sync_and_reduces_statistics(tmp_path):
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),  # not 29500: another launch may still hold it
         str(REPO_ROOT / "tests" / "ppo" / "ddp_worker.py"), str(tmp_path),
     ]  # fmt: skip
     completed = subprocess.run(
