@@ -19,7 +19,7 @@ from tests.ppo.round_inputs import METRICS, PROBE, TABLE
 # Two processes over gloo on a CPU machine: see tests/ppo/test_distributed.py for why --multi_gpu.
 TWO_PROCESSES = LauncherParams(kind="accelerate", num_processes=2, extra_args=[
     "--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-], timeout_seconds=600)  # fmt: skip
+], timeout_seconds=240)  # fmt: skip
 PARAMS = PPOShapingParams(
     rounds=1, updates_per_round=2,
     ppo={"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 2, "learning_rate": 1e-3},

@@ -24,7 +24,7 @@ def test_two_process_ddp_keeps_weights_in_sync_and_reduces_statistics(tmp_path):
         str(REPO_ROOT / "tests" / "ppo" / "ddp_worker.py"), str(tmp_path),
     ]  # fmt: skip
     completed = subprocess.run(
-        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
