@@ -40,9 +40,9 @@ from alignment_stages.ppo.trainer import PPOTrainer  # noqa: E402
 from alignment_stages.reward.scoring import score_responses  # noqa: E402
 
 
-def run_ours(models: Path, args: argparse.Namespace) -> dict:
-    """The real `ppo_shaping` update path: `PPOTrainer.step` with reward-model scoring."""
-    seed_everything(args.seed)
+def seeded_models(models: Path, seed: int) -> tuple[ModelArtifact, ModelArtifact]:
+    """The benchmark's policy and reward model (fp32, sharing one tokenizer), after seeding."""
+    seed_everything(seed)
     tokenizer = load_tokenizer(models / "policy")
     policy = ModelArtifact(
         load_pretrained_model(models / "policy", "causal_lm", dtype=torch.float32), tokenizer
@@ -51,6 +51,12 @@ def run_ours(models: Path, args: argparse.Namespace) -> dict:
         load_pretrained_model(models / "reward", "sequence_classification", dtype=torch.float32), tokenizer,
         kind="sequence_classification",
     )  # fmt: skip
+    return policy, reward
+
+
+def run_ours(models: Path, args: argparse.Namespace) -> dict:
+    """The real `ppo_shaping` update path: `PPOTrainer.step` with reward-model scoring."""
+    policy, reward = seeded_models(models, args.seed)
     params = PPOParams(
         rollout_batch_size=args.batch_size, response_length=args.response_length, ppo_epochs=args.ppo_epochs,
         num_minibatches=args.num_mini_batches, temperature=1.0, missing_eos_penalty=1.0,
@@ -99,13 +105,7 @@ def run_critic_free(models: Path, args: argparse.Namespace, algorithm: str) -> d
 
     from datasets import Dataset
 
-    seed_everything(args.seed)
-    tokenizer = load_tokenizer(models / "policy")
-    policy = load_pretrained_model(models / "policy", "causal_lm", dtype=torch.float32)
-    reward = ModelArtifact(
-        load_pretrained_model(models / "reward", "sequence_classification", dtype=torch.float32), tokenizer,
-        kind="sequence_classification",
-    )  # fmt: skip
+    policy, reward = seeded_models(models, args.seed)
     params = PPOShapingParams(
         algorithm=algorithm, seed=args.seed, critic_free=CriticFreeParams(num_generations=4),
         ppo=PPOParams(rollout_batch_size=args.batch_size, response_length=args.response_length,
@@ -126,8 +126,8 @@ def run_critic_free(models: Path, args: argparse.Namespace, algorithm: str) -> d
             step_ends.append(time.perf_counter())
 
     trainer = TRAINERS[algorithm][0](
-        model=policy, reward_funcs=[make_reward_function(reward, 0.0, 1.0, None, 0.0)], args=config,
-        train_dataset=dataset, processing_class=tokenizer, callbacks=[StepClock()],
+        model=policy.model, reward_funcs=[make_reward_function(reward, 0.0, 1.0, None, 0.0)], args=config,
+        train_dataset=dataset, processing_class=policy.tokenizer, callbacks=[StepClock()],
     )  # fmt: skip
     trainer.train()
     seconds = step_ends[-1] - step_ends[args.warmup_updates * steps_per_update - 1]

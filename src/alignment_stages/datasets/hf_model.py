@@ -138,7 +138,7 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         """The version directory on the local disk: itself, or a download of it."""
         if self._is_local:
             return Path(path)
-        if not self._fs.exists(f"{path}/{COMPLETION_MARKER}"):
+        if not self._exists_function(path):
             raise DatasetError(
                 f"{self._protocol}://{path} has no {COMPLETION_MARKER} marker: its save did not "
                 "finish. Use another version."
@@ -214,11 +214,11 @@ class HFModelCollectionDataset(HFModelDataset):
         path = str(self._get_load_path())
         if self._saved is not None and self._saved[0] == path:
             loaders = {name: (lambda a=artifact: a) for name, artifact in self._saved[1].items()}
-        elif not self._exists_function(path):
-            raise DatasetError(f"{path} has no completion marker: its save did not finish")
         else:
+            local = self._local_copy(path)  # a remote version is checked before its download
+            if not is_complete(local):
+                raise DatasetError(f"{path} has no completion marker: its save did not finish")
             kind, remote = self._model_kind, self._trust_remote_code
-            local = self._local_copy(path)
             loaders = {
                 child.name: (lambda c=child: load_artifact(c, kind, remote))
                 for child in sorted(local.iterdir())

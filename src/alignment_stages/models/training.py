@@ -89,6 +89,11 @@ def detach_from_trainer(trainer) -> Any:
     runs - and trains - the original's weights. Removing it restores the class's `forward`.
     """
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    return strip_forward_wrappers(model)
+
+
+def strip_forward_wrappers(model: Any) -> Any:
+    """Drop instance-level `forward` wrappers so the class's own `forward` runs again."""
     for attribute in ("forward", "_original_forward"):
         model.__dict__.pop(attribute, None)
     return model

@@ -24,7 +24,6 @@ from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.training import (
-    detach_from_trainer,
     device_arguments,
     seed_everything,
 )
@@ -73,8 +72,9 @@ def make_reward_function(
 
 
 def trainer_config(algorithm: str, params: PPOShapingParams, steps: int, **overrides) -> Any:
-    """The TRL config of one round; `overrides` set any other field of it (the benchmark matches
-    PPO's minibatches and epochs with `steps_per_generation` and `num_iterations`)."""
+    """The TRL config for `steps` optimiser steps; `overrides` set any other field of it (the
+    benchmark matches PPO's minibatches and epochs with `steps_per_generation` and
+    `num_iterations`)."""
     config_class = TRAINERS[algorithm][1]
     cf = params.critic_free
     settings = dict(
@@ -113,6 +113,10 @@ class RoundCallback(TrainerCallback):
         if not logs or "loss" not in logs:
             return
         self.logs.append(logs)
+        bad = sorted(key for key, value in logs.items()
+                     if isinstance(value, float) and not math.isfinite(value))  # fmt: skip
+        if not bad and state.global_step % self.updates_per_round:
+            return  # mid-round and healthy
         round_index = math.ceil(state.global_step / self.updates_per_round)
         stats = {
             column: sum(entry[key] for entry in self.logs) / len(self.logs)
@@ -120,17 +124,14 @@ class RoundCallback(TrainerCallback):
             if all(key in entry for entry in self.logs)
         }
         row = {"updates": len(self.logs), **stats}
-        bad = sorted(key for key, value in logs.items()
-                     if isinstance(value, float) and not math.isfinite(value))  # fmt: skip
+        self.logs = []
         if bad:
             self.recorder.record_diverged(round_index, row, f"non-finite TRL statistics: {bad}")
             control.should_training_stop = True
-        elif state.global_step % self.updates_per_round == 0:
-            self.logs = []
-            if self.recorder.record_healthy(round_index, model, row):
-                self.recorder.start_round()
-            else:
-                control.should_training_stop = True
+        elif self.recorder.record_healthy(round_index, model, row):
+            self.recorder.start_round()
+        else:
+            control.should_training_stop = True
 
 
 def run_critic_free_rounds(
@@ -181,5 +182,4 @@ def run_critic_free_rounds(
     )  # fmt: skip
     recorder.start_round()
     trainer.train()
-    detach_from_trainer(trainer)
     return recorder.result()

@@ -23,7 +23,7 @@ from alignment_stages.evaluation.snapshot import evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.training import seed_everything
+from alignment_stages.models.training import seed_everything, strip_forward_wrappers
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.trainer import NonFiniteLossError, PPOTrainer, ScoreNormalisation
 from alignment_stages.reward.scoring import score_responses
@@ -46,10 +46,7 @@ def _detached_copy(model: Any) -> Any:
     deepcopy keeps it and would run the live model's weights, not the snapshot's. Dropping it
     restores the class's `forward` on the copy (the live model keeps its own).
     """
-    snapshot = copy.deepcopy(model)
-    for attribute in ("forward", "_original_forward"):
-        snapshot.__dict__.pop(attribute, None)
-    return snapshot.eval()
+    return strip_forward_wrappers(copy.deepcopy(model)).eval()
 
 
 class RoundRecorder:

@@ -264,8 +264,9 @@ class PPOTrainer:
         }
         stats = self._mean_across_processes(stats)
         stats["ppo/kl_coef"] = self.kl_controller.value
-        stats["ppo/episodes"] = float(b_size * self.accelerator.num_processes)
-        self.kl_controller.update(stats["ppo/kl"], b_size * self.accelerator.num_processes)
+        episodes = b_size * self.accelerator.num_processes
+        stats["ppo/episodes"] = float(episodes)
+        self.kl_controller.update(stats["ppo/kl"], episodes)
         if not all(math.isfinite(v) for v in stats.values()):
             bad = sorted(k for k, v in stats.items() if not math.isfinite(v))
             raise NonFiniteLossError(f"non-finite PPO statistics: {bad}")
