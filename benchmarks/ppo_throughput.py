@@ -178,6 +178,10 @@ def main() -> None:
     )
     parser.add_argument("--skip-critic-free", action="store_true", help="PPO against TRL 1.12 only")
     args = parser.parse_args()
+    if min(args.repeats, args.updates, args.batch_size, args.response_length) < 1:
+        parser.error("--repeats, --updates, --batch-size and --response-length must be >= 1")
+    if args.batch_size % args.num_mini_batches:
+        parser.error("--batch-size must be a multiple of --num-mini-batches")
     with tempfile.TemporaryDirectory(prefix="ppo-bench-") as tmp:
         models = Path(tmp)
         write_benchmark_models(models, args.seed, args.size)

@@ -38,3 +38,13 @@ def test_the_critic_free_alternatives_report_throughput(models, algorithm):
     result = ppo_throughput.run_critic_free(models, ARGS, algorithm)
     assert result["impl"].startswith(f"alignment_stages.{algorithm}")
     assert result["rollout_tokens_per_second"] > 0 and result["seconds_per_update"] > 0
+
+
+@pytest.mark.parametrize(
+    "argv", [["--repeats", "0"], ["--batch-size", "6", "--num-mini-batches", "4"]]
+)
+def test_bad_benchmark_arguments_stop_before_any_work(argv, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["ppo_throughput.py", *argv])
+    with pytest.raises(SystemExit):
+        ppo_throughput.main()
+    assert "must be" in capsys.readouterr().err
