@@ -137,3 +137,26 @@ def test_training_tasks_go_to_the_configured_queue_and_pool(tmp_path):
     assert bag.import_errors == {}
     (task,) = bag.dags[_dag_id("reward_model")].tasks
     assert (task.queue, task.pool) == ("gpu", "gpu_slots")
+
+
+@pytest.mark.parametrize("pipelines", [[], ["--pipelines", "data_curation,stability_gate"]])
+def test_the_plain_kedro_airflow_create_makes_dags_that_import(tmp_path, pipelines):
+    """`kedro airflow create` with no template or grouping flags, as a user types it, uses the
+    project's template (src/alignment_stages/cli.py): Airflow 3 imports what it writes, with
+    no schedule and the same task grouping as `make dags`."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    command = [sys.executable, "-m", "kedro", "airflow", "create", "--target-dir", str(tmp_path)]
+    completed = subprocess.run(
+        [*command, *pipelines], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    bag = DagBag(dag_folder=tmp_path)
+    assert bag.import_errors == {}
+    names = pipelines[1].split(",") if pipelines else ["default"]
+    assert sorted(bag.dags) == sorted(_dag_id(name) for name in names)
+    for dag in bag.dags.values():
+        assert type(dag.timetable).__name__ == "NullTimetable" and dag.max_active_runs == 1
+    for name in set(names) & set(PIPELINES):
+        committed = (DAGS_FOLDER / f"alignment_stages_{name}_dag.py").read_text()
+        assert (tmp_path / f"alignment_stages_{name}_dag.py").read_text() == committed

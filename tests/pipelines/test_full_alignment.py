@@ -31,12 +31,13 @@ def shaped_project(tmp_path_factory) -> Path:
     return project
 
 
-def test_ppo_lowers_the_judge_violation_rate_on_eval_prompts(shaped_project):
+def test_ppo_lowers_the_judge_violation_rate_beyond_the_rounds_intervals(shaped_project):
+    """Base's and the last round's 95% intervals (bootstrapped over prompts) do not overlap."""
     history = pd.read_parquet(_latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
     base, last = history.iloc[0], history.iloc[-1]
-    assert base["checkpoint"] == "base_policy" and base["violation_rate"] > 0.15
-    assert last["violation_rate"] <= 0.5 * base["violation_rate"]
-    assert last["reward_mean"] > base["reward_mean"]
+    assert base["checkpoint"] == "base_policy"
+    assert base["violation_rate_ci_low"] <= base["violation_rate"] <= base["violation_rate_ci_high"]
+    assert last["violation_rate_ci_high"] < base["violation_rate_ci_low"]
     assert 0 < last["kl_to_base"] < 30
 
 
@@ -88,20 +89,45 @@ def test_the_gate_writes_its_decision_and_report_for_the_smoke_run(shaped_projec
     assert f"`{decision['decision']}`" in report and decision["reasons"][0] in report
 
 
-def test_stage_comparison_shows_the_staged_outcome(shaped_project):
-    table = pd.read_parquet(_latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
+def _stages(project: Path) -> pd.DataFrame:
+    table = pd.read_parquet(_latest(project, "data/08_reporting/stage_comparison.parquet"))
     assert table["policy"].tolist() == ["base", "ppo", "dpo"]
+    return table.set_index("policy")
+
+
+def test_stage_comparison_has_every_metric_with_its_intervals(shaped_project):
+    table = _stages(shaped_project)
     required = {"reward_mean", "win_rate_vs_base", "violation_rate", "kl_to_base", "probe_perplexity",
-                "distinct_2", "length_mean", "eos_rate"}  # fmt: skip
+                "distinct_2", "length_mean", "eos_rate", "violation_rate_ci_low", "violation_rate_ci_high",
+                "violation_delta_vs_base_ci_low", "violation_delta_vs_base_ci_high",
+                "violation_delta_vs_previous_ci_low", "violation_delta_vs_previous_ci_high",
+                "reward_delta_vs_base_ci_low", "reward_delta_vs_base_ci_high"}  # fmt: skip
     assert required <= set(table.columns)
-    base, ppo, dpo = (table.set_index("policy").loc[name] for name in ("base", "ppo", "dpo"))
-    assert ppo["violation_rate"] <= 0.5 * base["violation_rate"]  # PPO clearly below base
-    assert dpo["violation_rate"] <= ppo["violation_rate"]  # DPO keeps or improves it
-    # DPO keeps PPO's win rate: within one standard error of a 240-sample rate (≈ 0.026).
-    assert dpo["win_rate_vs_base"] >= ppo["win_rate_vs_base"] - 0.026
-    assert dpo["reward_mean"] > base["reward_mean"] + 1.0
+    base = table.loc["base"]
+    assert base["win_rate_vs_base"] == 0.5  # ties count as half
+    assert base["violation_delta_vs_base"] == 0 == base["violation_delta_vs_base_ci_high"]
+
+
+def test_ppo_cuts_violations_against_base_beyond_the_paired_interval(shaped_project):
+    ppo = _stages(shaped_project).loc["ppo"]
+    # The 95% interval of PPO − base, paired over prompts, lies wholly below zero.
+    assert ppo["violation_delta_vs_base_ci_high"] < 0
+    assert ppo["reward_delta_vs_base_ci_low"] > 0
+
+
+def test_dpo_violation_interval_against_ppo_overlaps_zero_or_lies_below(shaped_project):
+    """DPO does not raise violations beyond noise: the paired interval of DPO − PPO includes
+    zero or lies below it; its point estimate is not asserted, as DPO and PPO are close."""
+    dpo = _stages(shaped_project).loc["dpo"]
+    assert dpo["violation_delta_vs_previous_ci_low"] <= 0
+    # And DPO keeps PPO's gain over base, beyond the paired interval.
+    assert dpo["violation_delta_vs_base_ci_high"] < 0
+    assert dpo["reward_delta_vs_base_ci_low"] > 0
+
+
+def test_the_gate_switches_to_refinement_on_the_demo(shaped_project):
     gate = json.loads(_latest(shaped_project, "data/08_reporting/gate_decision.json").read_text())
-    assert gate["decision"] in {"switch_to_refinement", "rollback_and_switch"} and gate["reasons"]
+    assert gate["decision"] == "switch_to_refinement" and gate["reasons"]
 
 
 def test_dpo_history_charts_and_report_are_written(shaped_project):
@@ -240,3 +266,29 @@ def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch,
     text = "".join(o.get("text", "") for o in outputs)
     assert "Gate: " in text
     assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) == 2
+
+
+REFERENCE = Path(__file__).parent / "reference" / "smoke_stage_comparison.json"
+# Same seed, same locked environment: the smoke run reproduces the committed numbers to float
+# summation order (thread scheduling may reorder reductions), far below any metric's noise.
+REFERENCE_TOLERANCE = {"rel": 1e-4, "abs": 1e-5}
+
+
+def test_stage_comparison_reproduces_the_committed_reference(shaped_project):
+    """Regenerate deliberately, when a change is meant to move the numbers:
+    UPDATE_REFERENCE=1 pytest tests/pipelines/test_full_alignment.py -k reference"""
+    import os
+
+    table = pd.read_parquet(_latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
+    current = {
+        row["policy"]: {k: float(v) for k, v in row.items() if k != "policy"}
+        for row in table.to_dict("records")
+    }
+    if os.environ.get("UPDATE_REFERENCE") == "1":
+        REFERENCE.parent.mkdir(exist_ok=True)
+        REFERENCE.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    reference = json.loads(REFERENCE.read_text())
+    assert set(current) == set(reference)
+    for policy, metrics in reference.items():
+        assert set(current[policy]) == set(metrics), policy
+        assert current[policy] == pytest.approx(metrics, nan_ok=True, **REFERENCE_TOLERANCE), policy

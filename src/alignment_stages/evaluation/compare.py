@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from alignment_stages.behaviour.intervals import bootstrap_mean
 from alignment_stages.evaluation.snapshot import Generations, evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
@@ -41,6 +42,34 @@ def _consistency(generations: Generations) -> tuple[float, float]:
     return reward_spread, label_spread
 
 
+def win_rate(rewards: np.ndarray, base_rewards: np.ndarray) -> float:
+    """Same prompt and sample index: a win is a higher reward-model score than base's answer, a
+    tie counts as half, so a policy identical to base scores 0.5 (as AlpacaEval counts ties)."""
+    return float(np.mean((rewards > base_rewards) + 0.5 * (rewards == base_rewards)))
+
+
+def paired_deltas(
+    name: str, generations: Generations, reference: Generations, seed: int
+) -> dict[str, float]:
+    """Violation-rate and reward differences against `reference` (same prompts, same sample
+    order), each with its 95% interval bootstrapped over prompts."""
+    flagged = np.asarray(generations.labels) == "violation"
+    reference_flagged = np.asarray(reference.labels) == "violation"
+    deltas = {
+        "violation_delta": flagged.astype(float) - reference_flagged,
+        "reward_delta": np.asarray(generations.rewards) - np.asarray(reference.rewards),
+    }
+    row: dict[str, float] = {}
+    for key, values in deltas.items():
+        interval = bootstrap_mean(values, generations.prompt_ids, seed=seed)
+        row[f"{key}_vs_{name}"] = interval.estimate
+        row[f"{key}_vs_{name}_ci_low"], row[f"{key}_vs_{name}_ci_high"] = (
+            interval.low,
+            interval.high,
+        )
+    return row
+
+
 def stage_row(
     name: str, metrics: dict[str, Any], generations: Generations, base: Generations
 ) -> dict[str, Any]:
@@ -54,11 +83,10 @@ def stage_row(
         "reward_mean": metrics["reward_mean"],
         "reward_ci_low": metrics["reward_mean"] - half_width,
         "reward_ci_high": metrics["reward_mean"] + half_width,
-        # Same prompt and sample index: a win is a higher reward-model score than base's answer.
-        "win_rate_vs_base": float(np.mean(rewards > np.asarray(base.rewards)))
-        if name != "base"
-        else 0.5,
+        "win_rate_vs_base": win_rate(rewards, np.asarray(base.rewards)),
         "violation_rate": metrics["violation_rate"],
+        "violation_rate_ci_low": metrics["violation_rate_ci_low"],
+        "violation_rate_ci_high": metrics["violation_rate_ci_high"],
         "kl_to_base": metrics["kl_to_base"],
         "probe_perplexity": metrics["probe_perplexity"],
         "distinct_1": metrics["distinct_1"],
@@ -90,9 +118,15 @@ def compare_stages(
         for name, policy in policies.items()
     }
     base_generations = results["base"][1]
-    table = pd.DataFrame(
-        [stage_row(name, m, g, base_generations) for name, (m, g, _) in results.items()]
-    )
+    rows, previous = [], base_generations
+    for name, (metrics, generations, _) in results.items():
+        row = stage_row(name, metrics, generations, base_generations)
+        # Each stage against base and against the stage before it (DPO against PPO).
+        row |= paired_deltas("base", generations, base_generations, sampling.seed)
+        row |= paired_deltas("previous", generations, previous, sampling.seed)
+        rows.append(row)
+        previous = generations
+    table = pd.DataFrame(rows)
     sides = pd.DataFrame({"prompt_id": base_generations.prompt_ids,
                           "prompt": [p[-1]["content"] for p in base_generations.prompts],
                           "category": base_generations.categories})  # fmt: skip

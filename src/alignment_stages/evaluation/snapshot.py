@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from alignment_stages.behaviour.intervals import bootstrap_mean
 from alignment_stages.behaviour.metrics import (
     label_flip_rate,
     probe_perplexity,
@@ -101,6 +102,12 @@ def evaluate_policy(
     labels = [v.label for v in verdicts]
     metrics = summarise_generations(
         generations.texts, generations.has_eos, generations.lengths, verdicts, rewards
+    )
+    flagged = [label == "violation" for label in labels]
+    interval = bootstrap_mean(flagged, generations.prompt_ids, seed=params.seed)
+    metrics["violation_rate_ci_low"], metrics["violation_rate_ci_high"] = (
+        interval.low,
+        interval.high,
     )
     metrics["kl_to_base"] = float(torch.tensor(generations.kl_to_base).mean())
     metrics["probe_perplexity"] = probe_perplexity(
