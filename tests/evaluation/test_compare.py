@@ -2,11 +2,12 @@
 
 import pytest
 
-from alignment_stages.evaluation.compare import stage_row
+from alignment_stages.evaluation.compare import paired_deltas, stage_row
 from alignment_stages.evaluation.snapshot import Generations
 
 METRICS = {"reward_mean": 1.0, "violation_rate": 0.25, "kl_to_base": 2.0, "probe_perplexity": 1.5,
-           "distinct_1": 0.5, "distinct_2": 0.6, "length_mean": 10.0, "length_std": 2.0, "eos_rate": 0.9}  # fmt: skip
+           "distinct_1": 0.5, "distinct_2": 0.6, "length_mean": 10.0, "length_std": 2.0, "eos_rate": 0.9,
+           "violation_rate_ci_low": 0.0, "violation_rate_ci_high": 0.5}  # fmt: skip
 
 
 def _generations(rewards, labels):
@@ -23,14 +24,25 @@ def test_win_rate_ci_and_consistency_by_hand():
     base = _generations([0.0, 0.0, 1.0, 1.0], ["ok", "violation", "ok", "ok"])
     policy = _generations([1.0, 1.0, 1.0, 3.0], ["ok", "ok", "ok", "violation"])
     row = stage_row("ppo", {**METRICS, "reward_mean": 1.5}, policy, base)
-    assert row["win_rate_vs_base"] == 0.75  # 1 > 0, 1 > 0, 1 = 1 (no win), 3 > 1
-    half = 1.96 * (1.0 / 3**0.5) / 2  # sample std of [1, 1, 1, 3] is 1/sqrt(3)·2·… → computed below
+    assert row["win_rate_vs_base"] == 0.875  # 1 > 0, 1 > 0, 1 = 1 (a tie: half), 3 > 1
+    # Sample std of [1, 1, 1, 3] is 1, so the normal half-width is 1.96 · 1 / √4.
     assert row["reward_ci_high"] - row["reward_ci_low"] == pytest.approx(
         2 * 1.96 * 1.0 / 2, rel=1e-6
     )
-    assert half > 0
     assert row["reward_spread_within_prompt"] == pytest.approx(
         0.5
     )  # prompt a: 0; prompt b: std(1, 3) = 1
     assert row["label_disagreement_within_prompt"] == 0.5  # prompt b's samples disagree
     assert stage_row("base", METRICS, base, base)["win_rate_vs_base"] == 0.5
+
+
+def test_paired_deltas_by_hand():
+    base = _generations([0.0, 0.0, 1.0, 1.0], ["ok", "violation", "ok", "ok"])
+    policy = _generations([1.0, 1.0, 1.0, 3.0], ["ok", "ok", "ok", "violation"])
+    row = paired_deltas("base", policy, base, seed=0)
+    # Violations: prompt a −1/2, prompt b +1/2; rewards: prompt a +1, prompt b +1.
+    assert row["violation_delta_vs_base"] == 0.0
+    assert row["violation_delta_vs_base_ci_low"] == -0.5
+    assert row["violation_delta_vs_base_ci_high"] == 0.5
+    assert row["reward_delta_vs_base"] == 1.0
+    assert row["reward_delta_vs_base_ci_low"] == row["reward_delta_vs_base_ci_high"] == 1.0
