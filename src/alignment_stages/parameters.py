@@ -1,9 +1,11 @@
-"""The base of every parameter block: a typo in a parameter file is an error, not a silently
-ignored key, and validated parameters cannot be changed while a node runs."""
+"""The base of every parameter block: a typo in a parameter file or in `--params` is an error,
+not a silently ignored key, and validated parameters cannot be changed while a node runs."""
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,3 +38,28 @@ class LauncherParams(StrictModel):
                 "config_file, num_processes and extra_args apply to kind: accelerate only"
             )
         return self
+
+
+class UnknownParameterError(ValueError):
+    """A `--params` override names a top-level block that no pipeline reads."""
+
+
+def _dotted_keys(value: Any, prefix: str) -> list[str]:
+    if not isinstance(value, Mapping) or not value:
+        return [prefix]
+    return [key for name, child in value.items() for key in _dotted_keys(child, f"{prefix}.{name}")]
+
+
+def check_override_blocks(overrides: Mapping[str, Any], known: Iterable[str]) -> None:
+    """Refuse overrides of unknown blocks. Kedro merges them in as new keys that nothing reads,
+    so a typo in a block name (`data_curaton.max_bad_fraction=0`) would change nothing, silently.
+    Typos inside a block are the block's pydantic model's to catch (`extra="forbid"`)."""
+    known = sorted(known)
+    problems = []
+    for block in sorted(set(overrides) - set(known)):
+        close = difflib.get_close_matches(block, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"the blocks are {known}"
+        names = ", ".join(_dotted_keys(overrides[block], block))
+        problems.append(f"{names}: no pipeline reads a parameter block {block!r} ({hint})")
+    if problems:
+        raise UnknownParameterError("--params: " + "; ".join(problems))

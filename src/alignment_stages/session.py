@@ -1,6 +1,10 @@
-"""Kedro glue for `ALIGNMENT_STAGES_RUN_VERSION` (the rules are in `alignment_stages.run_identity`).
+"""Kedro glue for `ALIGNMENT_STAGES_RUN_VERSION` (the rules are in `alignment_stages.run_identity`),
+and the checks every run gets before its first node:
 
-With the variable unset, both classes here change nothing. With it set:
+- a `--params` block that no pipeline reads is refused, naming the closest block;
+- `ParallelRunner` is refused for pipelines whose nodes hand models over in memory.
+
+With the variable unset, both classes here change nothing else. With it set:
 
 - `RunIdentitySession` makes the run version the session id, and so the save version of every
   versioned dataset, and loads every versioned dataset that a node of the requested pipelines
@@ -18,12 +22,15 @@ from typing import Any
 
 import fsspec
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import pipelines
+from kedro.framework.project import pipelines, settings
 from kedro.framework.session import KedroSession
+from kedro.framework.session.session import KedroSessionError
 from kedro.io import AbstractVersionedDataset
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
-from kedro.pipeline import Node
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import ParallelRunner
 
+from alignment_stages.parameters import check_override_blocks
 from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
 
 logger = logging.getLogger(__name__)
@@ -44,8 +51,11 @@ class RunIdentitySession(KedroSession):
         load_versions: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        names = pipeline_names or ([pipeline_name] if pipeline_name else None)
+        check_override_blocks(self.store.get("runtime_params") or {}, self._parameter_blocks())
+        if isinstance(kwargs.get("runner"), ParallelRunner):
+            self._refuse_memory_handoffs(names)
         if self.run_version:
-            names = pipeline_names or ([pipeline_name] if pipeline_name else None)
             load_versions = pinned_load_versions(
                 self._produced_versioned(names), self.run_version, load_versions
             )
@@ -59,6 +69,37 @@ class RunIdentitySession(KedroSession):
             **kwargs,
         )
 
+    def _parameter_blocks(self) -> set[str]:
+        """Top-level parameter keys of the project's configuration, `--params` left out."""
+        loader = settings.CONFIG_LOADER_CLASS(
+            conf_source=self._conf_source,
+            env=self.store.get("env"),
+            runtime_params=None,
+            **settings.CONFIG_LOADER_ARGS,
+        )
+        return set(loader["parameters"])
+
+    def _refuse_memory_handoffs(self, names: list[str] | None) -> None:
+        """ParallelRunner copies an explicit `MemoryDataset` into each worker process instead of
+        sharing it, so a model one node hands to the next never arrives (the receiving node
+        fails after the training before it). Refuse before any work."""
+        pipelines.set_requested(names)
+        requested = [n for n in names or ["__default__"] if n in pipelines]
+        handoffs = sorted(
+            name
+            for pipeline in (pipelines[n] for n in requested)
+            for name in _memory_handoffs(self._get_config_loader()["catalog"], pipeline)
+        )
+        if handoffs:
+            raise KedroSessionError(
+                f"--runner=ParallelRunner cannot run {', '.join(names or ['__default__'])}: its "
+                f"nodes hand {', '.join(dict.fromkeys(handoffs))} to each other in memory "
+                "(MemoryDataset), and ParallelRunner copies those into each worker process "
+                "instead of sharing them. Run it with the default SequentialRunner (leave out "
+                "--runner); to train on several devices, set the stage's launcher to "
+                "accelerate (docs/deployment.md)."
+            )
+
     def _produced_versioned(self, names: list[str] | None) -> set[str]:
         """Versioned datasets that some node of the named pipelines produces (unfiltered: a task
         runs a slice, and its inputs come from the other slices of the same pipeline)."""
@@ -68,6 +109,18 @@ class RunIdentitySession(KedroSession):
             *(pipelines[n].all_outputs() for n in names or ["__default__"] if n in pipelines)
         )
         return _versioned(self._get_config_loader()["catalog"], produced)
+
+
+def _memory_handoffs(catalog_config: dict[str, Any], pipeline: Pipeline) -> set[str]:
+    """Catalog entries of type MemoryDataset that one node of `pipeline` writes and another
+    reads."""
+    memory = {
+        name
+        for name, entry in catalog_config.items()
+        if isinstance(entry, dict)
+        and str(entry.get("type", "")).rsplit(".", 1)[-1] == "MemoryDataset"
+    }
+    return memory & pipeline.all_outputs() & pipeline.all_inputs()
 
 
 def _versioned(catalog_config: dict[str, Any], names: Iterable[str]) -> set[str]:

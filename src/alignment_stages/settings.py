@@ -36,6 +36,10 @@ SESSION_CLASS = RunIdentitySession
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # Key by key: an env file or `--params` that names one key of a block changes that key
+    # only. Kedro's default (destructive) replaces the whole block, and pydantic then fills
+    # the rest with its own defaults. tests/test_settings.py holds every shipped env to it.
+    "merge_strategy": {"parameters": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

@@ -46,6 +46,18 @@ class SplitFractions(StrictModel):
         return self
 
 
+class SplitMinimums(StrictModel):
+    """Fewest rows each split may have after splitting. An empty `preference_val` or
+    `eval_prompts` would otherwise fail much later, deep inside training or evaluation."""
+
+    sft_examples: int = Field(1, ge=0, description="pairs")
+    preference_train: int = Field(1, ge=0, description="pairs")
+    preference_val: int = Field(1, ge=0, description="pairs")
+    ppo_prompts: int = Field(1, ge=0, description="prompts")
+    eval_prompts: int = Field(1, ge=0, description="prompts")
+    capability_probe: int = Field(1, ge=0, description="prompt + reference answer rows")
+
+
 class DataCurationParams(StrictModel):
     seed: int = Field(0, description="salt of the prompt-group split hash")
     max_bad_fraction: float = Field(
@@ -57,3 +69,4 @@ class DataCurationParams(StrictModel):
     detection_sample_size: int = Field(200, gt=0, description="records sampled to detect a format")
     lengths: LengthLimits = Field(default_factory=LengthLimits)
     splits: SplitFractions = Field(default_factory=SplitFractions)
+    min_split_rows: SplitMinimums = Field(default_factory=SplitMinimums)

@@ -6,6 +6,7 @@ quarantined (duplicates included). `tests/curation/test_curate.py` holds it to t
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import logging
@@ -52,6 +53,10 @@ PAIR_DTYPES = {
 
 class CurationQualityError(ValueError):
     """A source file has more quarantined records than `max_bad_fraction` allows."""
+
+
+class FormatOverrideError(ValueError):
+    """`data_curation.formats` names a file that is not among the raw preference files."""
 
 
 @dataclass
@@ -201,6 +206,7 @@ def curate_files(
     files: Mapping[str, Callable[[], bytes]], params: DataCurationParams
 ) -> CurationResult:
     """Curate each file in name order (so results never depend on listing order)."""
+    check_format_overrides(params.formats, sorted(files))
     curator = _Curator(params)
     report_files: dict[str, Any] = {}
     ignored: dict[str, str] = {}
@@ -224,6 +230,22 @@ def curate_files(
         quarantined_records=curator.quarantine.to_frame({"record_index": "int64"}),
         curation_report=_build_report(report_files, ignored, params),
     )
+
+
+def check_format_overrides(formats: Mapping[str, str], sources: list[str]) -> None:
+    """An override for a file that is not there would be silently ignored: a typo in the file
+    name, or a file moved, and its format would be detected after all."""
+    problems = []
+    for name in sorted(set(formats) - set(sources)):
+        close = difflib.get_close_matches(name, sources, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"the files are {sources}"
+        problems.append(f"{name!r} ({hint})")
+    if problems:
+        raise FormatOverrideError(
+            "data_curation.formats names files that are not under raw_preferences: "
+            + "; ".join(problems)
+            + ". Keys are paths relative to the raw preferences folder."
+        )
 
 
 def _build_report(
@@ -262,4 +284,10 @@ def check_bad_fraction(report: Mapping[str, Any], max_bad_fraction: float) -> No
             + "; ".join(failures)
             + ". The originals and reasons are in quarantined_records; fix the file, name its "
             "format under data_curation.formats, or raise data_curation.max_bad_fraction."
+        )
+    if report["files"] and not any(c["accepted"] for c in report["files"].values()):
+        read = "; ".join(f"{source}: read {c['read']}" for source, c in report["files"].items())
+        raise CurationQualityError(
+            f"No preference pair was accepted ({read}). Check that the files under "
+            "raw_preferences are not empty; quarantined_records says why each record was refused."
         )

@@ -35,9 +35,9 @@ class RawRecord:
     original: str | None = None  # the source text; tabular rows are serialised only when needed
 
 
-def _decode_json_line(index: int, line: bytes) -> RawRecord:
+def _decode_json_line(index: int, line: bytes, encoding: str = "utf-8") -> RawRecord:
     try:
-        text = line.decode("utf-8")
+        text = line.decode(encoding)
     except UnicodeDecodeError as exc:
         original = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
         return RawRecord(index, None, RecordError(Reason.INVALID_UTF8, str(exc)), original)
@@ -60,10 +60,10 @@ def _as_object(index: int, value: Any, original: str | None) -> RawRecord:
 
 def read_jsonl(data: bytes) -> Iterator[RawRecord]:
     """Line by line: a broken line or invalid UTF-8 costs that one record only. Blank lines are
-    not records."""
+    not records. A UTF-8 byte-order mark (Windows editors write one) can only start line 0."""
     for index, line in enumerate(io.BytesIO(data)):
         if line.strip():
-            yield _decode_json_line(index, line)
+            yield _decode_json_line(index, line, "utf-8-sig" if index == 0 else "utf-8")
 
 
 def read_json(data: bytes) -> Iterator[RawRecord]:
@@ -72,7 +72,7 @@ def read_json(data: bytes) -> Iterator[RawRecord]:
     Many exports named `.json` are really JSON Lines; those are read line by line instead.
     """
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         yield from read_jsonl(data)
         return
@@ -93,6 +93,23 @@ def _read_table_rows(table_batches: Iterator[Any]) -> Iterator[RawRecord]:
             index += 1
 
 
+def _decoded_csv_row(index: int, row: dict[str, Any]) -> RawRecord:
+    """Arrow types a CSV column that is not valid UTF-8 (a cp1252 export) as binary: decode
+    each cell here, so a row with undecodable text is quarantined as invalid_utf8."""
+    for key, value in row.items():
+        if isinstance(value, bytes):
+            try:
+                row[key] = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                original = {
+                    k: v.decode("utf-8", errors="backslashreplace") if isinstance(v, bytes) else v
+                    for k, v in row.items()
+                }
+                error = RecordError(Reason.INVALID_UTF8, f"column {key!r}: {exc}")
+                return RawRecord(index, None, error, json.dumps(original, ensure_ascii=False))
+    return RawRecord(index, row)
+
+
 def read_parquet(data: bytes) -> Iterator[RawRecord]:
     try:
         parquet_file = pq.ParquetFile(io.BytesIO(data))
@@ -111,7 +128,8 @@ def read_csv(data: bytes) -> Iterator[RawRecord]:
     for position, column in enumerate(table.schema):
         if pa.types.is_null(column.type):  # a column of only empty cells is text, not "no type"
             table = table.set_column(position, column.name, pa.array([""] * len(table)))
-    yield from _read_table_rows(iter(table.to_batches(max_chunksize=8192)))
+    for raw in _read_table_rows(iter(table.to_batches(max_chunksize=8192))):
+        yield _decoded_csv_row(raw.index, raw.record)
 
 
 READERS = {

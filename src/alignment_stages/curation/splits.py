@@ -8,12 +8,13 @@ unrelated records are added or files are reordered.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from alignment_stages.curation.config import SPLIT_NAMES, SplitFractions
+from alignment_stages.curation.config import SPLIT_NAMES, SplitFractions, SplitMinimums
 from alignment_stages.curation.normalise import prompt_id, stable_hash
 
 PROMPT_COLUMNS = ("prompt_id", "prompt_messages", "prompt_text", "category", "source", "n_pairs")
@@ -71,3 +72,39 @@ def split_by_prompt_group(
         eval_prompts=_prompt_table(parts["eval_prompts"]),
         capability_probe=_probe_table(parts["capability_probe"]),
     )
+
+
+class SplitTooSmallError(ValueError):
+    """A split has fewer rows than `data_curation.min_split_rows` asks for."""
+
+
+def check_split_sizes(
+    splits: PreferenceSplits, minimums: SplitMinimums, fractions: SplitFractions, n_prompts: int
+) -> None:
+    """Name every split below its minimum and roughly how many distinct prompts would fill it.
+
+    Splits are drawn by prompt group, so a split's expected size is its share of the prompts:
+    `minimum / share` prompts in all give it `minimum` groups on average.
+    """
+    problems = []
+    for name in SPLIT_NAMES:
+        rows = len(getattr(splits, name))
+        minimum, share = getattr(minimums, name), getattr(fractions, name)
+        if rows >= minimum:
+            continue
+        if share == 0:
+            hint = f"data_curation.splits.{name} is 0: give it a share"
+        else:
+            needed = math.ceil(minimum / share)
+            hint = (
+                f"add preference data: with share {share:g}, about {needed} distinct prompts "
+                f"give it {minimum} (there are {n_prompts})"
+            )
+        problems.append(f"{name} has {rows} rows < min_split_rows.{name}={minimum} ({hint})")
+    if problems:
+        raise SplitTooSmallError(
+            "Too little data after splitting by prompt group: "
+            + "; ".join(problems)
+            + ". Add pairs with new prompts under raw_preferences, or lower "
+            "data_curation.min_split_rows."
+        )

@@ -22,7 +22,7 @@ class PPOParams(StrictModel):
     )
     ppo_epochs: int = Field(4, gt=0, description="passes over each rollout batch")
     num_minibatches: int = Field(4, gt=0, description="minibatches per PPO epoch")
-    learning_rate: float = Field(3e-5, gt=0, lt=1)
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
     adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon (Huang et al. 2024, detail 3)")
     max_grad_norm: float = Field(1.0, gt=0, description="global gradient-norm clip")
     clip_range: float = Field(0.2, gt=0, lt=1, description="ε of the clipped surrogate")
@@ -82,9 +82,9 @@ class PPOShapingParams(StrictModel):
     seed: int = 0
     algorithm: Literal["ppo", "grpo", "rloo"] = "ppo"
     rounds: int = Field(
-        4, gt=0, description="rounds; each ends with an evaluation and a checkpoint"
+        2, gt=0, description="rounds; each ends with an evaluation and a checkpoint"
     )
-    updates_per_round: int = Field(8, gt=0, description="PPO updates per round")
+    updates_per_round: int = Field(6, gt=0, description="PPO updates per round")
     ppo: PPOParams = Field(default_factory=PPOParams)
     lora: LoraParams = Field(default_factory=LoraParams)
     eval: RoundEvalParams = Field(default_factory=RoundEvalParams)

@@ -15,8 +15,13 @@ class StageProbeParams(StrictModel):
 
     seed: int = 0
     updates: int = Field(4, gt=0, description="PPO updates; fixes the budget of both runs")
-    ppo: PPOShapingParams = Field(default_factory=PPOShapingParams)
-    dpo: DPORefinementParams = Field(default_factory=DPORefinementParams)
+    # The defaults are conf/base's: the probe evaluates on fewer prompts than the full stages.
+    ppo: PPOShapingParams = Field(
+        default_factory=lambda: PPOShapingParams(eval=RoundEvalParams(max_prompts=60))
+    )
+    dpo: DPORefinementParams = Field(
+        default_factory=lambda: DPORefinementParams(kl_eval=RoundEvalParams(max_prompts=32))
+    )
     sampling: RoundEvalParams = Field(
         default_factory=lambda: RoundEvalParams(samples_per_prompt=2, max_prompts=120)
     )

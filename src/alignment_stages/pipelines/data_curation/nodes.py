@@ -10,7 +10,7 @@ import pandas as pd
 
 from alignment_stages.curation.config import DataCurationParams
 from alignment_stages.curation.curate import check_bad_fraction, curate_files
-from alignment_stages.curation.splits import split_by_prompt_group
+from alignment_stages.curation.splits import check_split_sizes, split_by_prompt_group
 
 logger = logging.getLogger(__name__)
 
@@ -46,4 +46,6 @@ def split_curated_pairs(curated_pairs: pd.DataFrame, params: DataCurationParams)
     splits = split_by_prompt_group(curated_pairs, params.splits, params.seed)
     sizes = {name: len(frame) for name, frame in vars(splits).items()}
     logger.info("curation/split_sizes=%s", sizes)
+    n_prompts = curated_pairs["prompt_text"].nunique()
+    check_split_sizes(splits, params.min_split_rows, params.splits, n_prompts)
     return vars(splits)
