@@ -88,6 +88,12 @@ def truncate_after_eos(
     return responses.masked_fill(~response_mask, pad_token_id), response_mask, has_eos
 
 
+def cumulative_probabilities(probs: torch.Tensor) -> torch.Tensor:
+    """(B, V) float64 running sums: token i owns [c[i−1], c[i]) of [0, c[V−1]), so it is drawn
+    with probability (c[i] − c[i−1]) / c[V−1] (up to u's 2⁻⁵³ resolution)."""
+    return probs.double().cumsum(dim=-1)
+
+
 def sample_categorical(probs: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
     """Draws from each row of `probs` (B, V) by inverse transform: the first index whose
     cumulative probability exceeds u · total, u ~ U[0, 1). (B,) tokens, or (B, num_samples).
@@ -98,7 +104,7 @@ def sample_categorical(probs: torch.Tensor, num_samples: int | None = None) -> t
     vocabulary, and 40,971 tokens owned an empty interval. Zero-probability tokens own an empty
     interval and are never drawn.
     """
-    cumulative = probs.double().cumsum(dim=-1)
+    cumulative = cumulative_probabilities(probs)
     u = torch.rand(probs.shape[0], num_samples or 1, device=probs.device, dtype=torch.float64)
     token = torch.searchsorted(cumulative, u * cumulative[:, -1:], right=True)
     token = token.clamp(max=probs.shape[-1] - 1)
