@@ -138,7 +138,7 @@ def _sample_without_cache(model, input_ids, mask, steps, temperature, eos, pad):
     for _ in range(steps):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
-        token = sample_categorical(torch.softmax(logits[:, -1] / temperature, -1))
+        token = sample_categorical(torch.softmax(logits[:, -1].double() / temperature, -1))
         token = token.masked_fill(finished, pad)
         tokens.append(token)
         finished |= token == eos

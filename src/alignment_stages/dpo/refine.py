@@ -71,11 +71,15 @@ def refine_with_dpo(
 ) -> tuple[ModelArtifact, pd.DataFrame]:
     seed_everything(params.seed)
     model = copy.deepcopy(start.model)  # the start policy (a PPO round) stays as it was
+    if start.is_lora:
+        # A LoRA PPO round: its adapter becomes part of the weights DPO starts from (and of the
+        # reference); TRL refuses a PeftModel together with a new peft_config.
+        model = model.merge_and_unload()
     peft = lora_config(params.lora, "CAUSAL_LM")
     # Without LoRA the reference must be passed: DPOTrainer would otherwise reload it from
     # `config._name_or_path` on disk and silently ignore the in-memory start policy. With LoRA
     # the reference is the same weights with the adapter disabled.
-    reference = None if peft else copy.deepcopy(start.model).eval()
+    reference = None if peft else copy.deepcopy(model).eval()
     trainer = DPOTrainer(
         model=model,
         ref_model=reference,

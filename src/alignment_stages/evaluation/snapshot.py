@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from alignment_stages.behaviour.intervals import bootstrap_mean
 from alignment_stages.behaviour.metrics import (
@@ -23,7 +24,12 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.ppo.config import RoundEvalParams
-from alignment_stages.ppo.rollout import encode_prompts, sample_responses
+from alignment_stages.ppo.rollout import (
+    encode_prompts,
+    eos_token_ids,
+    sample_responses,
+    unsampled_token_ids,
+)
 from alignment_stages.reward.scoring import score_responses
 
 
@@ -59,20 +65,24 @@ def sample_generations(
     )
     model, tokenizer = policy.model, policy.tokenizer
     device = next(model.parameters()).device
+    banned = unsampled_token_ids(tokenizer, eos_token_ids(model, tokenizer))
     was_training = model.training
     model.eval()
+    batches = range(0, len(out.prompts), params.batch_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params.seed)
-        for start in range(0, len(out.prompts), params.batch_size):
+        for start in tqdm(batches, desc="evaluation sampling", unit="batch"):
             batch = out.prompts[start : start + params.batch_size]
             input_ids, prompt_mask = encode_prompts(tokenizer, batch, device)
             query_responses, mask, response_mask, has_eos = sample_responses(
                 model, tokenizer, input_ids, prompt_mask, params.max_new_tokens, params.temperature
             )
             context = input_ids.shape[1]
-            logp, _ = response_logprobs(model, query_responses, mask, context, params.temperature)
+            logp, _ = response_logprobs(
+                model, query_responses, mask, context, params.temperature, banned
+            )
             base_logp, _ = response_logprobs(
-                base.model, query_responses, mask, context, params.temperature
+                base.model, query_responses, mask, context, params.temperature, banned
             )
             out.texts += tokenizer.batch_decode(
                 query_responses[:, context:], skip_special_tokens=True

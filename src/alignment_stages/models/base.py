@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
-from pathlib import Path
 
 import pandas as pd
 from trl import SFTConfig, SFTTrainer
 
-from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.checkpoints import load_checkpoint
 from alignment_stages.models.config import BaseModelParams, SFTParams
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.models.training import (
@@ -81,21 +81,18 @@ def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: in
 
 
 def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:
-    source = params.pretrained
-    if not Path(source).is_dir() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
-        raise FileNotFoundError(f"base_model.pretrained={source!r} is not a directory")
-    try:
-        model = load_pretrained_model(source, "causal_lm", params.trust_remote_code)
-        tokenizer = load_tokenizer(source, params.trust_remote_code)
-    except OSError as exc:
-        raise FileNotFoundError(
-            f"base_model.pretrained={source!r} could not be loaded: it is neither a local "
-            f"save_pretrained directory nor a hub id reachable from here ({exc})"
-        ) from exc
+    """A local directory, a hub id or a GGUF file (`models.checkpoints`), with its own pad.
+
+    A pad equal to EOS would get every EOS inside a prompt (multi-turn chat templates close each
+    turn with it) masked as padding, so pad gets a token of its own. The sampler never draws it
+    (`ppo.rollout.unsampled_token_ids`), so it is never trained on or scored.
+    """
+    policy = load_checkpoint(params.pretrained, params.trust_remote_code)
+    model, tokenizer = policy.model, policy.tokenizer
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
-        # A pad equal to EOS gets EOS masked as padding in prompts; give pad its own token.
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
-        model.resize_token_embeddings(len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.config.pad_token_id = tokenizer.pad_token_id
     return ModelArtifact(model=model, tokenizer=tokenizer)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -12,6 +14,7 @@ def response_logprobs(
     attention_mask: torch.Tensor,
     context_length: int,
     temperature: float = 1.0,
+    banned_token_ids: Sequence[int] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs (B, R) of the response tokens `query_response[:, context_length:]`, and the
     policy's entropy (B, R) at those positions (no gradient). Queries are left-padded, so
@@ -21,7 +24,8 @@ def response_logprobs(
     would bias the KL and the ratio (Huang et al. 2024, "The N+ Implementation Details of RLHF
     with PPO", detail 9). Only the R positions that predict response tokens go through the LM head
     (`logits_to_keep`): the query's logits are never needed, and the head is a large share of a
-    small model's compute.
+    small model's compute. `banned_token_ids` get logit −∞, as the sampler gives them, so these
+    are the log-probs of the distribution the tokens were drawn from.
     """
     response_length = query_response.shape[1] - context_length
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
@@ -31,8 +35,17 @@ def response_logprobs(
         position_ids=position_ids,
         logits_to_keep=response_length + 1,
     ).logits[:, :-1]  # position t predicts token t + 1
-    logp_all = F.log_softmax(logits.float() / temperature, dim=-1)
-    logp = torch.gather(logp_all, -1, query_response[:, context_length:].unsqueeze(-1)).squeeze(-1)
+    logits = logits.float() / temperature
+    if banned_token_ids:
+        logits = logits.index_fill(-1, torch.tensor(list(banned_token_ids), device=logits.device),
+                                   float("-inf"))  # fmt: skip
+    logp_all = F.log_softmax(logits, dim=-1)
+    targets = query_response[:, context_length:]
+    logp = torch.gather(logp_all, -1, targets.unsqueeze(-1)).squeeze(-1)
+    if banned_token_ids:
+        # A banned target is the padding after EOS, masked out by every caller: log-prob 0, not −∞.
+        banned = torch.isin(targets, torch.tensor(list(banned_token_ids), device=targets.device))
+        logp = logp.masked_fill(banned, 0.0)
     with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        entropy = -(logp_all.exp() * logp_all.clamp(min=torch.finfo(logp_all.dtype).min)).sum(-1)
     return logp, entropy

@@ -32,9 +32,11 @@ from alignment_stages.ppo.rollout import (
     Rollout,
     TokenValueModel,
     encode_prompts,
+    eos_token_ids,
     response_values,
     sample_responses,
     unpadded_window,
+    unsampled_token_ids,
 )
 from alignment_stages.reward.train import lora_config
 
@@ -55,10 +57,19 @@ class ScoreNormalisation:
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
-    """Dropout makes π_old and π differ even before any update (Huang et al. 2024, detail 5)."""
+    """Dropout makes π_old and π differ even before any update (Huang et al. 2024, detail 5).
+
+    Attention dropout is no module: Llama-style attention reads its own `attention_dropout`
+    float (copied from `config.attention_dropout`) whenever it is in train mode.
+    """
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0
+        config = getattr(module, "config", None)
+        if isinstance(getattr(config, "attention_dropout", None), float):
+            config.attention_dropout = 0.0
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
@@ -83,6 +94,9 @@ class PPOTrainer:
     ):
         self.params, self.score_fn, self.normalisation = params, score_fn, normalisation
         self.tokenizer = policy.tokenizer
+        self.banned = unsampled_token_ids(
+            self.tokenizer, eos_token_ids(policy.model, self.tokenizer)
+        )
         self.accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
         # The policy trains on a copy: the input artifact (the base policy) stays untouched for
         # later stages. With LoRA the reference is the same weights with the adapter disabled;
@@ -92,13 +106,15 @@ class PPOTrainer:
         self.reference = None if peft else policy.model.eval()
         trainable = get_peft_model(trainable, peft) if peft else trainable
         critic = copy.deepcopy(critic_init.model)
+        if hasattr(critic, "peft_config"):
+            critic = critic.merge_and_unload()  # the critic's own copy; the reward model stays
         attention = params.attn_implementation
         if attention == "auto" and not torch.cuda.is_available():
             attention = "eager"  # on CPU, for short sequences, ~10% faster per update than SDPA
         if attention != "auto":
             for model in (trainable, critic):
                 model.set_attn_implementation(attention)
-        value_model = TokenValueModel(critic)
+        value_model = TokenValueModel(critic, normalisation.mean, normalisation.std)
         for model in (trainable, value_model):
             disable_dropout(model)
             model.train()
@@ -130,6 +146,7 @@ class PPOTrainer:
                 attention_mask,
                 context_length,
                 self.params.temperature,
+                self.banned,
             )[0]
         with self.unwrapped_policy.disable_adapter():
             return response_logprobs(
@@ -138,6 +155,7 @@ class PPOTrainer:
                 attention_mask,
                 context_length,
                 self.params.temperature,
+                self.banned,
             )[0]
 
     def _normalise(self, raw: torch.Tensor, has_eos: torch.Tensor) -> torch.Tensor:
@@ -182,6 +200,7 @@ class PPOTrainer:
                 attention_mask,
                 context_length,
                 p.temperature,
+                self.banned,
             )
             ref_logprobs = self._reference_logprobs(query_responses, attention_mask, context_length)
             values = response_values(
@@ -284,7 +303,7 @@ class PPOTrainer:
         mb_mask = rollout.response_mask[mb_index, :kept]
         ctx -= first
         new_logprobs, entropy = response_logprobs(
-            self.policy, mb_query_responses, mb_attention, ctx, p.temperature
+            self.policy, mb_query_responses, mb_attention, ctx, p.temperature, self.banned
         )
         new_values = response_values(self.value_model, mb_query_responses, mb_attention, ctx)
         policy_loss = clipped_policy_loss(

