@@ -21,9 +21,7 @@ from alignment_stages.ppo.trainer import PPOTrainer
 from tests.conftest import make_project
 from tests.models.smollm2 import SMOLLM2_INSTALLED
 
-pytestmark = pytest.mark.skipif(
-    not SMOLLM2_INSTALLED, reason="the smollm2 extra is not installed"
-)
+pytestmark = pytest.mark.skipif(not SMOLLM2_INSTALLED, reason="the smollm2 extra is not installed")
 
 SHORT_EVAL = {"samples_per_prompt": 1, "max_new_tokens": 8, "batch_size": 4, "max_prompts": 4}
 CUT_DOWN = {
@@ -37,8 +35,12 @@ CUT_DOWN = {
         "ppo_shaping": {
             "rounds": 1,
             "updates_per_round": 2,
-            "ppo": {"rollout_batch_size": 4, "response_length": 8, "ppo_epochs": 1,
-                    "num_minibatches": 1},  # fmt: skip
+            "ppo": {
+                "rollout_batch_size": 4,
+                "response_length": 8,
+                "ppo_epochs": 1,
+                "num_minibatches": 1,
+            },  # fmt: skip
             "eval": SHORT_EVAL,
         }
     },

@@ -22,7 +22,10 @@ from alignment_stages.ppo.rollout import (
 )
 from tests.models.tiny import tiny_policy
 
-PROMPTS = [[{"role": "user", "content": "How do I cook rice?"}], [{"role": "user", "content": "Go?"}]]
+PROMPTS = [
+    [{"role": "user", "content": "How do I cook rice?"}],
+    [{"role": "user", "content": "Go?"}],
+]
 
 
 def test_the_sampler_is_exact_at_a_152k_vocabulary():
