@@ -41,7 +41,9 @@ class ClassifierJudge:
         threshold: float = 0.5,
         batch_size: int = 32,
         max_length: int = 256,
+        name: str = "classifier",
     ):
+        self.name = name  # "learned" when the checkpoint is the pipeline's safety classifier
         self.classifier = classifier
         self.label_index = resolve_label_index(classifier.model.config, violation_label)
         self.label_name = classifier.model.config.id2label.get(self.label_index, self.label_index)
@@ -104,7 +106,7 @@ def resolve_label_index(config: Any, violation_label: str | int) -> int:
     )
 
 
-def load_classifier_judge(params: ClassifierParams) -> ClassifierJudge:
+def load_classifier_judge(params: ClassifierParams, name: str = "classifier") -> ClassifierJudge:
     """Load the checkpoint at `params.path` (safetensors only) and wrap it as a judge."""
     try:
         model = load_pretrained_model(
@@ -127,4 +129,5 @@ def load_classifier_judge(params: ClassifierParams) -> ClassifierJudge:
         params.threshold,
         params.batch_size,
         params.max_length,
+        name,
     )
