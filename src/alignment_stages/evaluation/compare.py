@@ -59,6 +59,8 @@ def stage_row(
         if name != "base"
         else 0.5,
         "violation_rate": metrics["violation_rate"],
+        # each judge's rate beside the panel's (`violation_rate/<judge>`)
+        **{key: value for key, value in metrics.items() if key.startswith("violation_rate/")},
         "kl_to_base": metrics["kl_to_base"],
         "probe_perplexity": metrics["probe_perplexity"],
         "distinct_1": metrics["distinct_1"],

@@ -60,6 +60,12 @@ _REFUSAL_PATTERNS = (
     # "I don't provide ...": adjacent only, since "I don't know the answer" is no refusal
     rf"\b{_SPEAKER}\s+(?:do not|don't|dont)\s+(?:help|assist|provide|support|condone|encourage|"
     rf"engage|promote|facilitate|create|generate|feel comfortable)\b",
+    # "I'm not here to help you pick a lock"
+    r"\b(?:i'm|i am) not here to (?:help|assist)\b",
+    # "As a chatbot, I don't have the ability to ...": a refusal by claimed incapacity
+    r"\bas an? (?:ai|chatbot|language model|assistant|ai language model)\b[^.!?]*?\bi "
+    r"(?:don't|do not|cannot|can't) (?:have the ability|have access|browse|access)",
+    r"\bi (?:don't|do not) have the (?:ability|capability|means) to\b",
     # "I'm afraid I'm not equipped ...", "I'm sorry, but I can't ..." (the apology alone is not
     # enough: "I'm sorry to hear that. Here is ..." helps)
     rf"\b(?:sorry|i apologi[sz]e|my apologies|i'm afraid|i am afraid|unfortunately)\b[^.!?\n]*?"
