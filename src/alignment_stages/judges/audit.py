@@ -68,7 +68,7 @@ def _judge(panel: JudgePanel, pending: list) -> Iterator[dict[str, Any]]:
         judges = {name: {"label": verdicts[row].label, "reason": verdicts[row].reason}
                   for name, verdicts in result.per_judge.items()}  # fmt: skip
         verdict = result.panel[row]
-        yield {**record, "category": result.categories[row], "flagged": verdict.label == "violation",
+        yield {**record, "line": number, "category": result.categories[row], "flagged": verdict.label == "violation",
                "judges": judges, "reason": verdict.reason}  # fmt: skip
 
 

@@ -35,7 +35,7 @@ DEFAULT_UNSAFE_PROMPT_PATTERNS = (
     r"ricin|sarin|anthrax|meth(?:amphetamine)?|ghost gun|silencer|poison|toxic gas|weapon)",
     r"\b(?:bomb|explosive|ransomware|keylogger|malware|phishing|ransom note|fake (?:id|passport)"
     r"|counterfeit|launder|ddos)\b",
-    r"\bhack(?:ing)? into\b|\bbreak into\b|\bsteal(?:ing)? (?:a |an |the |from |someone|credit"
+    r"\bhack(?:ing)? into\b|\bbreak into\b|\bsteal(?:ing)? (?:a |an |from |someone|credit"
     r"|passwords?|money|cars?|identit)",
     r"\b(?:without (?:them|her|him|anyone|their consent|her consent|his consent|getting caught|"
     r"being caught|the police|a background check)|untraceable|get away with)\b",
