@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from alignment_stages.curation.categories import CategoryParams
 from alignment_stages.parameters import StrictModel
 
 FormatName = Literal[
@@ -57,3 +58,6 @@ class DataCurationParams(StrictModel):
     detection_sample_size: int = Field(200, gt=0, description="records sampled to detect a format")
     lengths: LengthLimits = Field(default_factory=LengthLimits)
     splits: SplitFractions = Field(default_factory=SplitFractions)
+    categories: CategoryParams = Field(
+        default_factory=CategoryParams, description="how each pair's prompt category is derived"
+    )
