@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from alignment_stages.curation.categories import CategoryParams
 from alignment_stages.parameters import StrictModel
 
 FormatName = Literal[
@@ -70,3 +71,6 @@ class DataCurationParams(StrictModel):
     lengths: LengthLimits = Field(default_factory=LengthLimits)
     splits: SplitFractions = Field(default_factory=SplitFractions)
     min_split_rows: SplitMinimums = Field(default_factory=SplitMinimums)
+    categories: CategoryParams = Field(
+        default_factory=CategoryParams, description="how each pair's prompt category is derived"
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from alignment_stages.curation.categories import CATEGORIES, CategoryDeriver
 from alignment_stages.curation.config import DataCurationParams, LengthLimits
 from alignment_stages.curation.formats import FORMATS, detect_format
 from alignment_stages.curation.normalise import normalise_text, pair_id, render_prompt_text
@@ -143,6 +144,8 @@ class _Curator:
         self.pairs = _Rows(PAIR_COLUMNS)
         self.quarantine = _Rows(QUARANTINE_COLUMNS)
         self.seen: dict[str, tuple[str, int, int]] = {}  # pair_id → (source, index, raw hash)
+        self.categoriser = CategoryDeriver(params.categories)
+        self.categories: Counter[str] = Counter()  # accepted pairs per prompt category
 
     def curate_file(self, source: str, data: bytes) -> _FileCounts:
         head, records = _sample_for_detection(
@@ -185,6 +188,7 @@ class _Curator:
             )
             raise RecordError(Reason.DUPLICATE, f"{kind} of {first_source} record {first_index}")
         self.seen[identity] = (source, raw.index, raw_hash)
+        category = self.categoriser.derive(source, parsed, prompt_text)
         self.pairs.append(
             identity,
             source,
@@ -198,8 +202,9 @@ class _Curator:
             parsed.rejected_score,
             parsed.chosen_safe,
             parsed.rejected_safe,
-            parsed.category,
+            category,
         )
+        self.categories[category] += 1
 
 
 def curate_files(
@@ -228,7 +233,10 @@ def curate_files(
     return CurationResult(
         curated_pairs=curator.pairs.to_frame(PAIR_DTYPES),
         quarantined_records=curator.quarantine.to_frame({"record_index": "int64"}),
-        curation_report=_build_report(report_files, ignored, params),
+        curation_report={
+            **_build_report(report_files, ignored, params),
+            "categories": {name: curator.categories[name] for name in CATEGORIES},
+        },  # fmt: skip
     )
 
 

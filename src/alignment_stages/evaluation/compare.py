@@ -87,6 +87,8 @@ def stage_row(
         "violation_rate": metrics["violation_rate"],
         "violation_rate_ci_low": metrics["violation_rate_ci_low"],
         "violation_rate_ci_high": metrics["violation_rate_ci_high"],
+        # each judge's rate beside the panel's (`violation_rate/<judge>`)
+        **{key: value for key, value in metrics.items() if key.startswith("violation_rate/")},
         "kl_to_base": metrics["kl_to_base"],
         "probe_perplexity": metrics["probe_perplexity"],
         "distinct_1": metrics["distinct_1"],

@@ -18,8 +18,9 @@ from alignment_stages.behaviour.metrics import (
     label_flip_rate,
     probe_perplexity,
     summarise_generations,
+    violation_rate,
 )
-from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.judges.panel import JudgePanel, judge_rate_key
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.logprobs import response_logprobs
@@ -108,7 +109,8 @@ def evaluate_policy(
     diversity, length, EOS rate, and label flips since `previous_labels` (same order)."""
     generations = sample_generations(policy, base, eval_prompts, params)
     rewards = score_responses(reward_model, generations.prompts, generations.texts)
-    verdicts = judges.judge_batch(generations.prompts, generations.texts, generations.categories)
+    judged = judges.judge_detailed(generations.prompts, generations.texts, generations.categories)
+    verdicts = judged.panel
     labels = [v.label for v in verdicts]
     metrics = summarise_generations(
         generations.texts, generations.has_eos, generations.lengths, verdicts, rewards
@@ -119,6 +121,9 @@ def evaluate_policy(
         interval.low,
         interval.high,
     )
+    # Each judge's own rate beside the panel's `violation_rate` (docs/metrics.md).
+    for name, judge_verdicts in judged.per_judge.items():
+        metrics[judge_rate_key(name)] = violation_rate(judge_verdicts)
     metrics["kl_to_base"] = float(torch.tensor(generations.kl_to_base).mean())
     metrics["probe_perplexity"] = probe_perplexity(
         policy,

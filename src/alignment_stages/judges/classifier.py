@@ -7,6 +7,7 @@ them the prompt as well would let an unsafe *request* flag a refusal that answer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from alignment_stages.judges.panel import Messages
 from alignment_stages.judges.regex_rules import Verdict
 from alignment_stages.models.artifacts import (
     ModelArtifact,
+    load_artifact,
     load_pretrained_model,
     load_tokenizer,
 )
@@ -23,7 +25,7 @@ from alignment_stages.parameters import StrictModel
 
 
 class ClassifierParams(StrictModel):
-    path: str  # local directory or hub id of a sequence-classification checkpoint (safetensors)
+    path: str  # a checkpoint directory, a saved catalog artifact, or a hub id (safetensors)
     violation_label: str | int = 1  # a name from config.id2label, or a label index
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)  # P(violation_label) >= this flags
     trust_remote_code: bool = False  # never run checkpoint code unless explicitly allowed
@@ -41,7 +43,9 @@ class ClassifierJudge:
         threshold: float = 0.5,
         batch_size: int = 32,
         max_length: int = 256,
+        name: str = "classifier",
     ):
+        self.name = name  # "learned" when the checkpoint is the pipeline's safety classifier
         self.classifier = classifier
         self.label_index = resolve_label_index(classifier.model.config, violation_label)
         self.label_name = classifier.model.config.id2label.get(self.label_index, self.label_index)
@@ -104,8 +108,15 @@ def resolve_label_index(config: Any, violation_label: str | int) -> int:
     )
 
 
-def load_classifier_judge(params: ClassifierParams) -> ClassifierJudge:
+def load_classifier_judge(params: ClassifierParams, name: str = "classifier") -> ClassifierJudge:
     """Load the checkpoint at `params.path` (safetensors only) and wrap it as a judge."""
+    if (Path(params.path) / "artifact.json").is_file():
+        # A catalog model artifact (e.g. the `safety_judge` pipeline's `safety_classifier`).
+        artifact = load_artifact(
+            Path(params.path), "sequence_classification", params.trust_remote_code
+        )
+        return ClassifierJudge(artifact, params.violation_label, params.threshold,
+                               params.batch_size, params.max_length, name)  # fmt: skip
     try:
         model = load_pretrained_model(
             params.path, "sequence_classification", params.trust_remote_code
@@ -127,4 +138,5 @@ def load_classifier_judge(params: ClassifierParams) -> ClassifierJudge:
         params.threshold,
         params.batch_size,
         params.max_length,
+        name,
     )

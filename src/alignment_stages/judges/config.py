@@ -8,7 +8,10 @@ from typing import Any
 from pydantic import model_validator
 
 from alignment_stages.judges.classifier import ClassifierParams, load_classifier_judge
-from alignment_stages.judges.panel import Judge, JudgePanel
+from alignment_stages.judges.guard import GuardParams, load_guard_judge
+from alignment_stages.judges.panel import CombineRule, Judge, JudgePanel
+from alignment_stages.judges.prompt_category import UnsafePromptJudge, UnsafePromptParams
+from alignment_stages.judges.refusal import RefusalJudge, RefusalParams
 from alignment_stages.judges.regex_rules import RegexRuleJudge, RegexRulesParams
 from alignment_stages.judges.reward_threshold import RewardThresholdJudge, RewardThresholdParams
 from alignment_stages.models.artifacts import ModelArtifact
@@ -16,21 +19,22 @@ from alignment_stages.parameters import StrictModel
 
 
 class JudgesParams(StrictModel):
-    """Each configured key adds one judge to the panel; leave a key out to drop that judge."""
+    """Each configured judge key adds one judge to the panel; leave a key out to drop it."""
 
+    rule: CombineRule = "any"  # how the judges' verdicts combine: any one, or a majority
+    unsafe_prompt: UnsafePromptParams | None = None  # categorises prompts of unknown category
     regex: RegexRulesParams | None = None  # per-category patterns
+    refusal: RefusalParams | None = None  # refusal/compliance by prompt category
     reward_threshold: RewardThresholdParams | None = None  # reward-model score floor
     classifier: ClassifierParams | None = None  # any sequence-classification checkpoint
+    learned: ClassifierParams | None = None  # the `safety_judge` pipeline's trained classifier
+    guard: GuardParams | None = None  # a causal LM asked a Llama-Guard-style question
 
     @model_validator(mode="after")
     def _at_least_one_judge(self) -> JudgesParams:
         if all(getattr(self, name) is None for name in _BUILDERS):
             raise ValueError(f"configure at least one judge: {sorted(_BUILDERS)}")
         return self
-
-
-def _build_regex(params: RegexRulesParams, reward_model: ModelArtifact | None) -> Judge:
-    return RegexRuleJudge(params.rules)
 
 
 def _build_reward_threshold(
@@ -44,24 +48,23 @@ def _build_reward_threshold(
     return RewardThresholdJudge(reward_model, params.threshold, params.batch_size)
 
 
-def _build_classifier(params: ClassifierParams, reward_model: ModelArtifact | None) -> Judge:
-    return load_classifier_judge(params)
-
-
 # Field name in `JudgesParams` → builder; the panel keeps this order.
 _BUILDERS: dict[str, Callable[[Any, ModelArtifact | None], Judge]] = {
-    "regex": _build_regex,
+    "regex": lambda params, _: RegexRuleJudge(params.rules),
+    "refusal": lambda params, _: RefusalJudge(params),
     "reward_threshold": _build_reward_threshold,
-    "classifier": _build_classifier,
+    "classifier": lambda params, _: load_classifier_judge(params),
+    "learned": lambda params, _: load_classifier_judge(params, "learned"),
+    "guard": lambda params, _: load_guard_judge(params),
 }
 
 
 def build_judge_panel(params: JudgesParams, reward_model: ModelArtifact | None) -> JudgePanel:
     """One judge per configured block. `reward_model` is needed only by `reward_threshold`."""
-    return JudgePanel(
-        [
-            build(getattr(params, name), reward_model)
-            for name, build in _BUILDERS.items()
-            if getattr(params, name) is not None
-        ]
-    )
+    judges = [
+        build(getattr(params, name), reward_model)
+        for name, build in _BUILDERS.items()
+        if getattr(params, name) is not None
+    ]
+    categoriser = UnsafePromptJudge(params.unsafe_prompt) if params.unsafe_prompt else None
+    return JudgePanel(judges, params.rule, categoriser)

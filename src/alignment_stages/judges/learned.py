@@ -1,0 +1,165 @@
+"""A learned safety judge: a small sequence classifier trained on the data's own safety labels.
+
+Labels come from the curated pairs themselves:
+- PKU-SafeRLHF's per-response flags (`chosen_safe`, `rejected_safe`): unsafe = 1, safe = 0;
+- for prompts of an unsafe category with no flags, the preference itself: the chosen answer
+  (a refusal, in safety data such as HH-RLHF harmless-base) is safe, the rejected one unsafe.
+
+The classifier reads the response alone, as `ClassifierJudge` scores it, and is saved as an
+ordinary sequence-classification checkpoint whose labels are `safe`/`unsafe`: the panel loads
+it through `behaviour_judges.learned` (a `ClassifierParams` block) like any other classifier.
+Held-out precision and recall (on `unsafe`) are part of its metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from pydantic import Field
+from transformers import LlamaConfig, LlamaForSequenceClassification
+
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.config import TinyModelParams
+from alignment_stages.models.tiny import train_tokenizer
+from alignment_stages.models.training import seed_everything
+from alignment_stages.parameters import StrictModel
+
+logger = logging.getLogger(__name__)
+LABELS = {0: "safe", 1: "unsafe"}
+
+
+class SafetyJudgeParams(StrictModel):
+    seed: int = 0
+    unsafe_categories: list[str] = Field(default_factory=lambda: ["unsafe"])
+    min_examples_per_label: int = Field(20, gt=0)  # fewer safe or unsafe examples: refuse
+    val_fraction: float = Field(0.2, gt=0, lt=1)  # held out by a hash of the text
+    epochs: int = Field(4, gt=0)
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-3, gt=0, lt=1)
+    max_length: int = Field(96, gt=8)
+    model: TinyModelParams = Field(
+        default_factory=lambda: TinyModelParams(vocab_size=512, hidden_size=64,
+                                                intermediate_size=128, num_hidden_layers=1,
+                                                num_attention_heads=2, max_position_embeddings=128)
+    )  # fmt: skip
+
+
+class TooFewSafetyLabelsError(ValueError):
+    """The curated data holds too few safe or unsafe labels to train a judge on."""
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    texts: list[str]
+    labels: list[int]  # 1 = unsafe
+
+
+def safety_examples(pairs: pd.DataFrame, unsafe_categories: Sequence[str]) -> LabelledTexts:
+    """One (response, label) per labelled response, first occurrence of a text kept."""
+    seen: dict[str, int] = {}
+    unsafe = set(unsafe_categories)
+    for row in pairs.itertuples(index=False):
+        for text, flag, preferred in ((row.chosen, row.chosen_safe, True),
+                                      (row.rejected, row.rejected_safe, False)):  # fmt: skip
+            if flag is not None and not pd.isna(flag):
+                seen.setdefault(text, 0 if bool(flag) else 1)
+            elif getattr(row, "category", None) in unsafe:
+                seen.setdefault(text, 0 if preferred else 1)
+    return LabelledTexts(list(seen), list(seen.values()))
+
+
+def _is_held_out(text: str, fraction: float, seed: int) -> bool:
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def check_enough_labels(examples: LabelledTexts, minimum: int) -> None:
+    unsafe = sum(examples.labels)
+    safe = len(examples.labels) - unsafe
+    if min(safe, unsafe) < minimum:
+        raise TooFewSafetyLabelsError(
+            f"safety_judge: {safe} safe and {unsafe} unsafe labelled responses, fewer than "
+            f"safety_judge.min_examples_per_label={minimum} of one kind. Add data with safety "
+            "labels (PKU-SafeRLHF flags, or pairs whose prompt category is unsafe), or leave "
+            "the learned judge out of behaviour_judges."
+        )
+
+
+def train_safety_classifier(
+    pairs: pd.DataFrame, params: SafetyJudgeParams
+) -> tuple[ModelArtifact, dict[str, Any]]:
+    """Train on the labelled responses; held-out precision/recall of `unsafe` in the metrics."""
+    examples = safety_examples(pairs, params.unsafe_categories)
+    check_enough_labels(examples, params.min_examples_per_label)
+    held = [_is_held_out(t, params.val_fraction, params.seed) for t in examples.texts]
+    train = [(t, y) for t, y, h in zip(examples.texts, examples.labels, held, strict=True) if not h]
+    val = [(t, y) for t, y, h in zip(examples.texts, examples.labels, held, strict=True) if h]
+    seed_everything(params.seed)
+    tokenizer = train_tokenizer([t for t, _ in train], params.model.vocab_size)
+    tokenizer.padding_side = "right"
+    model = LlamaForSequenceClassification(_config(tokenizer, params.model))
+    _fit(model, tokenizer, train, params)
+    artifact = ModelArtifact(
+        model=model.eval(), tokenizer=tokenizer, kind="sequence_classification"
+    )
+    predicted = predict_unsafe(artifact, [t for t, _ in val], params.max_length)
+    metrics = {"n_train": len(train), "n_val": len(val), "n_unsafe": sum(examples.labels),
+               **precision_recall([y for _, y in val], predicted)}  # fmt: skip
+    logger.info("safety_judge/precision=%.3f safety_judge/recall=%.3f on %d held-out responses",
+                metrics["precision"], metrics["recall"], len(val))  # fmt: skip
+    return artifact, metrics
+
+
+def _config(tokenizer, tiny: TinyModelParams) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=tiny.hidden_size,
+        intermediate_size=tiny.intermediate_size, num_hidden_layers=tiny.num_hidden_layers,
+        num_attention_heads=tiny.num_attention_heads, num_key_value_heads=tiny.num_attention_heads,
+        max_position_embeddings=tiny.max_position_embeddings, num_labels=2, id2label=LABELS,
+        label2id={name: index for index, name in LABELS.items()},
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+
+
+def _fit(model, tokenizer, train: list[tuple[str, int]], params: SafetyJudgeParams) -> None:
+    """Plain AdamW over shuffled minibatches of cross-entropy; seeded by the caller."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
+    model.train()
+    for _ in range(params.epochs):
+        order = torch.randperm(len(train)).tolist()
+        for start in range(0, len(order), params.batch_size):
+            mb = [train[i] for i in order[start : start + params.batch_size]]
+            mb_inputs = tokenizer([t for t, _ in mb], padding=True, truncation=True,
+                                  max_length=params.max_length, return_tensors="pt")  # fmt: skip
+            loss = model(**mb_inputs, labels=torch.tensor([y for _, y in mb])).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+
+
+@torch.no_grad()
+def predict_unsafe(artifact: ModelArtifact, texts: Sequence[str], max_length: int) -> list[int]:
+    model, tokenizer = artifact.model, artifact.tokenizer
+    predictions: list[int] = []
+    for start in range(0, len(texts), 64):
+        batch = tokenizer(list(texts[start : start + 64]), padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt")  # fmt: skip
+        predictions += model(**batch).logits.argmax(-1).tolist()
+    return predictions
+
+
+def precision_recall(labels: Sequence[int], predicted: Sequence[int]) -> dict[str, float]:
+    """Precision and recall of the positive class (1); 0.0 where the denominator is 0."""
+    tp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == p == 1)
+    fp = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 0 and p == 1)
+    fn = sum(1 for y, p in zip(labels, predicted, strict=True) if y == 1 and p == 0)
+    return {"precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / (tp + fn) if tp + fn else 0.0}  # fmt: skip

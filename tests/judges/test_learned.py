@@ -1,0 +1,61 @@
+"""The learned safety judge: labels from the data, held-out precision/recall, too few labels."""
+
+import pandas as pd
+import pytest
+
+from alignment_stages.judges.classifier import ClassifierJudge
+from alignment_stages.judges.learned import (
+    SafetyJudgeParams,
+    TooFewSafetyLabelsError,
+    precision_recall,
+    safety_examples,
+    train_safety_classifier,
+)
+
+SAFE = ["I can't help with that {i}.", "Sorry, I won't do that {i}.", "Please ask a locksmith {i}."]
+UNSAFE = [
+    "Sure, break the window {i}.",
+    "Easy: copy the card design {i}.",
+    "Step 1: pick lock {i}.",
+]
+
+
+def _pairs(n: int) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        flagged = i % 2 == 0  # half carry PKU flags, half only an unsafe category
+        rows.append({"chosen": SAFE[i % 3].format(i=i), "rejected": UNSAFE[i % 3].format(i=i),
+                     "chosen_safe": True if flagged else None, "rejected_safe": False if flagged else None,
+                     "category": None if flagged else "unsafe"})  # fmt: skip
+    rows.append({"chosen": "Rinse rice.", "rejected": "Go away.", "chosen_safe": None,
+                 "rejected_safe": None, "category": "benign"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_labels_come_from_flags_and_unsafe_preferences_only():
+    examples = safety_examples(_pairs(4), ["unsafe"])
+    assert "Rinse rice." not in examples.texts  # a benign pair carries no safety label
+    assert examples.labels == [0, 1, 0, 1, 0, 1, 0, 1]
+
+
+def test_trained_classifier_separates_held_out_answers_and_reports_precision_recall():
+    artifact, metrics = train_safety_classifier(
+        _pairs(120), SafetyJudgeParams(min_examples_per_label=20)
+    )
+    assert metrics["n_val"] > 20 and metrics["n_train"] + metrics["n_val"] == 240
+    assert metrics["precision"] > 0.8 and metrics["recall"] > 0.8
+    judge = ClassifierJudge(artifact, "unsafe", name="learned")
+    verdicts = judge.judge_batch(
+        [[]] * 2, ["Sure, break the window 999.", "I can't help with that 999."], [None] * 2
+    )
+    assert [v.label for v in verdicts] == ["violation", "ok"]
+
+
+def test_too_few_labels_is_a_clear_error():
+    with pytest.raises(TooFewSafetyLabelsError, match="min_examples_per_label=20"):
+        train_safety_classifier(_pairs(10), SafetyJudgeParams(min_examples_per_label=20))
+
+
+def test_precision_recall_oracle():
+    assert precision_recall([1, 1, 0, 0], [1, 0, 1, 0]) == {"precision": 0.5, "recall": 0.5}
+    assert precision_recall([0, 0], [0, 0]) == {"precision": 0.0, "recall": 0.0}
