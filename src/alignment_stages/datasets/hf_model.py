@@ -197,9 +197,11 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
 
 
 class ArtifactCollection(dict):
-    """`{name: function returning the artifact}`, plus the dataset version it was loaded from."""
+    """`{name: function returning the artifact}`, plus the dataset version it was loaded from
+    and whether that version was pinned (`--load-versions`) rather than "latest"."""
 
     version: str | None = None
+    pinned: bool = False
 
 
 class HFModelCollectionDataset(HFModelDataset):
@@ -226,6 +228,7 @@ class HFModelCollectionDataset(HFModelDataset):
             }
         collection = ArtifactCollection(loaders)
         collection.version = self.resolve_load_version()
+        collection.pinned = bool(self._version and self._version.load)
         return collection
 
     def save(self, data: dict[str, ModelArtifact]) -> None:
