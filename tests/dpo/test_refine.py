@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.datasets.hf_model import ArtifactCollection
+from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.dpo.refine import (
     GateNotPassedError,
     UnjudgedStartPolicyError,

@@ -24,6 +24,7 @@ from alignment_stages.models.artifacts import (
     save_artifact,
     save_artifacts,
 )
+from alignment_stages.staging import remove_abandoned_staging
 
 
 def _filesystem(protocol: str, storage_options: dict[str, Any]) -> fsspec.AbstractFileSystem:
@@ -146,8 +147,14 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         return download_directory(path, self._fs)
 
     def _write(self, path: str, write) -> None:
-        """`write(local_target)` saves atomically; remote targets are uploaded after it."""
+        """`write(local_target)` saves atomically; remote targets are uploaded after it.
+
+        Local saves first remove the staging folders that killed saves of this dataset left
+        (`<filepath>/<version>/.<name>.tmp-*`); remote saves stage in a temporary folder."""
         if self._is_local:
+            versioned = bool(self._version)
+            folder = str(self._filepath if versioned else self._filepath.parent)
+            remove_abandoned_staging(self._fs, folder, self._filepath.name, versioned)
             write(Path(path))
             return
         with tempfile.TemporaryDirectory(prefix="alignment_stages_upload_") as staging:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +28,8 @@ from transformers import (
     AutoTokenizer,
     PreTrainedModel,
 )
+
+from alignment_stages.staging import staging_name
 
 ModelKind = Literal["causal_lm", "sequence_classification"]
 COMPLETION_MARKER = "COMPLETE"
@@ -100,7 +101,7 @@ def _save_atomically(target: Path, write) -> None:
     if target.exists():
         raise FileExistsError(f"refusing to overwrite the existing artifact at {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging = target.parent / staging_name(target.name)
     try:
         staging.mkdir()
         write(staging)
