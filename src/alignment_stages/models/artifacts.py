@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -159,9 +160,15 @@ def load_pretrained_model(
     """`from_pretrained` for a local directory or a hub id, safetensors only."""
     if Path(source).is_dir():
         refuse_pickle_weights(Path(source))
-    return _AUTO_CLASSES[kind].from_pretrained(
-        str(source), use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
-    )
+    try:
+        return _AUTO_CLASSES[kind].from_pretrained(
+            str(source), use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except SafetensorError as exc:  # says what is wrong with the bytes, not which file
+        raise ValueError(
+            f"{source}: unreadable safetensors weights ({exc}); the file is truncated or "
+            "corrupt. Use another version, or save the checkpoint again."
+        ) from exc
 
 
 def load_tokenizer(source: str | Path, trust_remote_code: bool = False) -> Any:

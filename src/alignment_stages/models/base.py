@@ -11,6 +11,7 @@ from trl import SFTConfig, SFTTrainer
 
 from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
 from alignment_stages.models.config import BaseModelParams, SFTParams
+from alignment_stages.models.hub import check_hub_source
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.models.training import (
     FiniteLossGuard,
@@ -84,6 +85,8 @@ def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:
     source = params.pretrained
     if not Path(source).is_dir() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
         raise FileNotFoundError(f"base_model.pretrained={source!r} is not a directory")
+    if not Path(source).is_dir():
+        check_hub_source(source, "base_model.pretrained")
     try:
         model = load_pretrained_model(source, "causal_lm", params.trust_remote_code)
         tokenizer = load_tokenizer(source, params.trust_remote_code)
