@@ -154,3 +154,23 @@ def test_bad_fraction_error_names_the_file_and_top_reasons():
     assert "messy.jsonl" in message and "3 of 4" in message
     assert message.index("invalid_json (2)") < message.index("missing_field (1)")
     check_bad_fraction(report, max_bad_fraction=0.75)  # exactly at the bar passes
+
+
+def test_a_format_override_for_a_missing_file_is_an_error():
+    import pytest as _pytest
+
+    from alignment_stages.curation.curate import FormatOverrideError
+
+    params = DataCurationParams(formats={"hh.jsnl": "hh_rlhf"})
+    with _pytest.raises(FormatOverrideError, match="'hh.jsnl' \\(did you mean 'hh.jsonl'"):
+        curate_files(as_loaders({"hh.jsonl": b""}), params)
+
+
+def test_empty_input_stops_naming_the_file():
+    import pytest as _pytest
+
+    from alignment_stages.curation.curate import CurationQualityError, check_bad_fraction
+
+    result = curate_files(as_loaders({"empty.jsonl": b""}), DataCurationParams())
+    with _pytest.raises(CurationQualityError, match="No preference pair .*empty.jsonl: read 0"):
+        check_bad_fraction(result.curation_report, 0.2)

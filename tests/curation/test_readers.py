@@ -57,3 +57,20 @@ def test_unreadable_container_names_the_problem(name):
 def test_unsupported_suffix_is_refused():
     with pytest.raises(SourceFileError, match="unsupported file type"):
         read_records("x.txt", b"")
+
+
+def test_a_utf8_byte_order_mark_is_not_a_bad_record():
+    row = json.dumps(samples.EXPLICIT_TEXT).encode()
+    bom = b"\xef\xbb\xbf"
+    (first, second) = read_records("x.jsonl", bom + row + b"\n" + row + b"\n")
+    assert first.record == second.record == samples.EXPLICIT_TEXT
+    pretty = bom + json.dumps([samples.EXPLICIT_TEXT] * 3, indent=2).encode()
+    assert [r.record for r in read_records("x.json", pretty)] == [samples.EXPLICIT_TEXT] * 3
+
+
+def test_a_cp1252_csv_row_is_invalid_utf8():
+    data = "prompt,chosen,rejected\nq,caf\u00e9 ok,no\nq2,fine,bad\n".encode("cp1252")
+    first, second = read_records("x.csv", data)
+    assert first.error.reason == Reason.INVALID_UTF8 and "chosen" in first.error.detail
+    assert json.loads(first.original)["chosen"] == "caf\\xe9 ok"  # invalid byte kept, visibly
+    assert second.record == {"prompt": "q2", "chosen": "fine", "rejected": "bad"}

@@ -67,3 +67,19 @@ def test_zero_fraction_split_is_empty():
     splits = split_by_prompt_group(_pairs(100), fractions, seed=0)
     assert len(splits.preference_val) == 0 and len(splits.eval_prompts) == 0
     assert len(splits.sft_examples) + len(splits.preference_train) == 200
+
+
+def test_a_split_below_its_minimum_is_named_with_what_to_add():
+    import pytest
+
+    from alignment_stages.curation.config import SplitMinimums
+    from alignment_stages.curation.splits import SplitTooSmallError, check_split_sizes
+
+    fractions = SplitFractions()
+    splits = split_by_prompt_group(_pairs(4), fractions, seed=0)
+    with pytest.raises(SplitTooSmallError, match=r"preference_val has 0 rows .*about 15 distinct"):
+        check_split_sizes(splits, SplitMinimums(), fractions, n_prompts=4)
+    big = split_by_prompt_group(_pairs(400), fractions, seed=0)
+    check_split_sizes(big, SplitMinimums(), fractions, n_prompts=400)
+    with pytest.raises(SplitTooSmallError, match="eval_prompts has .* < min_split_rows.eval_"):
+        check_split_sizes(big, SplitMinimums(eval_prompts=10_000), fractions, n_prompts=400)

@@ -172,3 +172,22 @@ def test_a_save_killed_midway_never_becomes_latest(tmp_path):
     loaded = _dataset(tmp_path).load()
     assert torch.equal(loaded.model.lm_head.weight, good.model.lm_head.weight)
     assert _dataset(tmp_path).resolve_load_version() == "2026-01-01T00.00.00.000Z"
+
+    # The next save removes the staging folder the killed one left, and its empty version.
+    _save_version(tmp_path, "2026-01-03T00.00.00.000Z", good)
+    assert not crashed.exists()
+    assert _dataset(tmp_path).resolve_load_version() == "2026-01-03T00.00.00.000Z"
+
+
+def test_a_collection_says_whether_its_version_was_pinned(tmp_path):
+    from alignment_stages.datasets import HFModelCollectionDataset
+
+    path = str(tmp_path / "rounds")
+    first = "2026-01-01T00.00.00.000Z"
+    HFModelCollectionDataset(filepath=path, version=Version(None, first)).save(
+        {"round_001": tiny_policy()}
+    )
+    latest = HFModelCollectionDataset(filepath=path, version=Version(None, None)).load()
+    pinned = HFModelCollectionDataset(filepath=path, version=Version(first, None)).load()
+    assert (latest.version, latest.pinned) == (first, False)
+    assert (pinned.version, pinned.pinned) == (first, True)

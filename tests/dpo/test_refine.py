@@ -4,8 +4,14 @@ import pandas as pd
 import pytest
 import torch
 
+from alignment_stages.datasets.hf_model import ArtifactCollection
 from alignment_stages.dpo.config import DPORefinementParams
-from alignment_stages.dpo.refine import GateNotPassedError, refine_with_dpo, select_start_policy
+from alignment_stages.dpo.refine import (
+    GateNotPassedError,
+    UnjudgedStartPolicyError,
+    refine_with_dpo,
+    select_start_policy,
+)
 from tests.models.tiny import tiny_policy
 
 PROMPT = [{"role": "user", "content": "How do I cook rice?"}]
@@ -22,12 +28,22 @@ TINY = {"training": {"epochs": 1, "batch_size": 8, "max_length": 64, "logging_st
         "kl_eval": {"max_new_tokens": 4, "max_prompts": 4}}  # fmt: skip
 
 
-def _decision(decision, checkpoint="round_001"):
+def _decision(decision, checkpoint="round_001", version=None):
     return {
         "decision": decision,
         "selected_checkpoint": checkpoint,
+        "checkpoint_version": version,
         "reasons": ["still chaotic → keep shaping"],
     }
+
+
+def _rounds(version, pinned=False, **policies):
+    collection = ArtifactCollection({name: (lambda p=p: p) for name, p in policies.items()})
+    collection.version, collection.pinned = version, pinned
+    return collection
+
+
+JUDGED, NEWER = "2026-12-01T10.00.00.000Z", "2026-12-01T11.00.00.000Z"
 
 
 @pytest.mark.parametrize("decision", ["continue_shaping", "halt"])
@@ -50,10 +66,38 @@ def test_round_zero_means_the_base_policy_and_unknown_rounds_are_errors():
         select_start_policy(_decision("switch_to_refinement", "base_policy"), {}, base, "stop")
         is base
     )
-    with pytest.raises(KeyError, match="round_009"):
+    with pytest.raises(UnjudgedStartPolicyError, match="round_009"):
         select_start_policy(
             _decision("rollback_and_switch", "round_009"), {"round_001": None}, base, "stop"
         )
+
+
+def test_round_policies_the_gate_did_not_judge_are_refused_naming_both_versions():
+    decision = _decision("switch_to_refinement", "round_002", JUDGED)
+    newer = _rounds(NEWER, round_001=tiny_policy(), round_002=tiny_policy())
+    with pytest.raises(UnjudgedStartPolicyError, match=f"judged .* {JUDGED}, but .* {NEWER}"):
+        select_start_policy(decision, newer, tiny_policy(), "stop")
+    judged_round = tiny_policy()
+    judged = _rounds(JUDGED, round_002=judged_round)
+    assert select_start_policy(decision, judged, tiny_policy(), "stop") is judged_round
+
+
+def test_a_pinned_version_is_used_with_a_warning(caplog):
+    pinned_round = tiny_policy()
+    pinned = _rounds(NEWER, pinned=True, round_002=pinned_round)
+    decision = _decision("switch_to_refinement", "round_002", JUDGED)
+    assert select_start_policy(decision, pinned, tiny_policy(), "stop") is pinned_round
+    assert "pinned" in caplog.text and JUDGED in caplog.text
+
+
+def test_a_missing_round_names_the_judged_and_loaded_versions():
+    # A 1-round run pinned in place of the 2-round run the gate judged.
+    short = _rounds(NEWER, pinned=True, round_001=tiny_policy())
+    decision = _decision("switch_to_refinement", "round_002", JUDGED)
+    with pytest.raises(
+        UnjudgedStartPolicyError, match=f"'round_002' of .* {JUDGED}.*loaded \\({NEWER}\\)"
+    ):
+        select_start_policy(decision, short, tiny_policy(), "stop")
 
 
 @pytest.mark.parametrize("lora", [True, False])

@@ -24,6 +24,7 @@ from alignment_stages.models.artifacts import (
     save_artifact,
     save_artifacts,
 )
+from alignment_stages.staging import remove_abandoned_staging
 
 
 def _filesystem(protocol: str, storage_options: dict[str, Any]) -> fsspec.AbstractFileSystem:
@@ -146,8 +147,14 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         return download_directory(path, self._fs)
 
     def _write(self, path: str, write) -> None:
-        """`write(local_target)` saves atomically; remote targets are uploaded after it."""
+        """`write(local_target)` saves atomically; remote targets are uploaded after it.
+
+        Local saves first remove the staging folders that killed saves of this dataset left
+        (`<filepath>/<version>/.<name>.tmp-*`); remote saves stage in a temporary folder."""
         if self._is_local:
+            versioned = bool(self._version)
+            folder = str(self._filepath if versioned else self._filepath.parent)
+            remove_abandoned_staging(self._fs, folder, self._filepath.name, versioned)
             write(Path(path))
             return
         with tempfile.TemporaryDirectory(prefix="alignment_stages_upload_") as staging:
@@ -197,9 +204,11 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
 
 
 class ArtifactCollection(dict):
-    """`{name: function returning the artifact}`, plus the dataset version it was loaded from."""
+    """`{name: function returning the artifact}`, plus the dataset version it was loaded from
+    and whether that version was pinned (`--load-versions`) rather than "latest"."""
 
     version: str | None = None
+    pinned: bool = False
 
 
 class HFModelCollectionDataset(HFModelDataset):
@@ -226,6 +235,7 @@ class HFModelCollectionDataset(HFModelDataset):
             }
         collection = ArtifactCollection(loaders)
         collection.version = self.resolve_load_version()
+        collection.pinned = bool(self._version and self._version.load)
         return collection
 
     def save(self, data: dict[str, ModelArtifact]) -> None:

@@ -38,13 +38,22 @@ class GateNotPassedError(RuntimeError):
     """The stability gate did not decide to switch to refinement."""
 
 
+class UnjudgedStartPolicyError(ValueError):
+    """The round policies loaded are not the ones the gate judged, or lack its selected round."""
+
+
 def select_start_policy(
     gate_decision: dict[str, Any],
     round_policies: dict[str, Any],
     base_policy: ModelArtifact,
     on_unsettled: str,
 ) -> ModelArtifact:
-    """The policy DPO starts from: the round the gate selected (round 0 is the base policy)."""
+    """The policy DPO starts from: the round the gate selected (round 0 is the base policy).
+
+    `round_policies` carries the version it was loaded from (`version`, `pinned`): it must be
+    the version the gate judged, unless the user pinned it
+    (`--load-versions=ppo_round_policies:<version>`).
+    """
     decision = gate_decision["decision"]
     if decision not in SWITCHES:
         reasons = "; ".join(gate_decision["reasons"])
@@ -59,11 +68,37 @@ def select_start_policy(
     checkpoint = gate_decision["selected_checkpoint"]
     if checkpoint == "base_policy":
         return base_policy
+    judged = gate_decision.get("checkpoint_version")
+    loaded = getattr(round_policies, "version", None)
+    _check_judged_version(judged, loaded, getattr(round_policies, "pinned", False))
     if checkpoint not in round_policies:
-        raise KeyError(
-            f"gate selected {checkpoint!r}, but ppo_round_policies has {sorted(round_policies)}"
+        raise UnjudgedStartPolicyError(
+            f"the stability gate selected {checkpoint!r} of ppo_round_policies version "
+            f"{judged or 'unknown'}, but the version loaded ({loaded or 'unknown'}) has only "
+            f"{sorted(round_policies)}. Pin the judged version with "
+            "--load-versions=ppo_round_policies:<version>, or rerun stability_gate."
         )
     return round_policies[checkpoint]()
+
+
+def _check_judged_version(judged: str | None, loaded: str | None, pinned: bool) -> None:
+    """A newer PPO run saved after the gate ran is not what the gate judged: starting DPO from
+    its round would refine an unjudged policy, silently."""
+    if judged is None or loaded is None or judged == loaded:
+        return
+    if pinned:
+        logger.warning(
+            "DPO starts from ppo_round_policies version %s, pinned, while the gate judged %s",
+            loaded,
+            judged,
+        )
+        return
+    raise UnjudgedStartPolicyError(
+        f"the stability gate judged ppo_round_policies version {judged}, but version {loaded} "
+        "was loaded (a newer PPO run, not judged). Rerun stability_gate on it, or start from "
+        f"the judged one with --load-versions=ppo_round_policies:{judged} (pinning any "
+        "version explicitly is accepted, with a warning)."
+    )
 
 
 def refine_with_dpo(

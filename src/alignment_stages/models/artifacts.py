@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
 )
+
+from alignment_stages.staging import staging_name
 
 ModelKind = Literal["causal_lm", "sequence_classification"]
 COMPLETION_MARKER = "COMPLETE"
@@ -100,7 +102,7 @@ def _save_atomically(target: Path, write) -> None:
     if target.exists():
         raise FileExistsError(f"refusing to overwrite the existing artifact at {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging = target.parent / staging_name(target.name)
     try:
         staging.mkdir()
         write(staging)
@@ -158,9 +160,15 @@ def load_pretrained_model(
     """`from_pretrained` for a local directory or a hub id, safetensors only."""
     if Path(source).is_dir():
         refuse_pickle_weights(Path(source))
-    return _AUTO_CLASSES[kind].from_pretrained(
-        str(source), use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
-    )
+    try:
+        return _AUTO_CLASSES[kind].from_pretrained(
+            str(source), use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except SafetensorError as exc:  # says what is wrong with the bytes, not which file
+        raise ValueError(
+            f"{source}: unreadable safetensors weights ({exc}); the file is truncated or "
+            "corrupt. Use another version, or save the checkpoint again."
+        ) from exc
 
 
 def load_tokenizer(source: str | Path, trust_remote_code: bool = False) -> Any:

@@ -23,6 +23,7 @@ from alignment_stages.models.artifacts import (
     load_tokenizer,
     refuse_pickle_weights,
 )
+from alignment_stages.models.hub import check_hub_source
 
 logger = logging.getLogger(__name__)
 PACKAGE_PREFIX = "package:"
@@ -77,6 +78,8 @@ def _load_directory_or_hub(source: str, path: Path, trust_remote_code: bool) -> 
                 f"base_model.pretrained={source!r}: {path} holds no *.safetensors weights. Save "
                 "the model with `save_pretrained(dir, safe_serialization=True)`."
             )
+    else:
+        check_hub_source(source, "base_model.pretrained")  # not minutes of retries offline
     try:
         model = load_pretrained_model(source if not path.is_dir() else path, "causal_lm",
                                       trust_remote_code, dtype=torch.float32)  # fmt: skip

@@ -17,7 +17,8 @@ def select_dpo_start_policy(
     base_policy: ModelArtifact,
     gate: StabilityGateParams,
 ) -> ModelArtifact:
-    """Stops full_alignment with the gate's reasons unless it decided to switch."""
+    """Stops full_alignment with the gate's reasons unless it decided to switch, and refuses
+    round policies the gate did not judge unless `--load-versions` pinned them."""
     return select_start_policy(gate_decision, ppo_round_policies, base_policy, gate.on_unsettled)
 
 
