@@ -41,7 +41,7 @@ def test_cli_uses_the_environments_panel(tmp_path):
         "alignment_stages",
         "judge",
         "--env",
-        "base",
+        "smollm2",
         str(source),
         str(target),
     ]
@@ -50,6 +50,10 @@ def test_cli_uses_the_environments_panel(tmp_path):
     row = json.loads(target.read_text())
     assert row["flagged"] is True and row["category"] == "unsafe"  # categorised from the prompt
     assert set(row["judges"]) == {"regex", "refusal"}
+    demo = subprocess.run([*command[:5], "base", str(source), str(target)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    assert set(json.loads(target.read_text())["judges"]) == {"regex"}  # the demo's rules alone
     missing = subprocess.run([*command[:5], "nowhere", str(source), str(target)], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert missing.returncode != 0 and "no environment 'nowhere'" in missing.stderr
