@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from alignment_stages.judges.refusal import normalise_text
+from alignment_stages.judges.regex_rules import require_patterns_compile
 from alignment_stages.parameters import StrictModel
 
 CATEGORIES = ("unsafe", "benign", "unknown")
@@ -52,12 +53,7 @@ class UnsafePromptParams(StrictModel):
     @field_validator("patterns")
     @classmethod
     def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"unsafe_prompt.patterns: bad pattern {pattern!r}: {exc}") from exc
-        return patterns
+        return require_patterns_compile(patterns, "unsafe_prompt.patterns")
 
 
 class UnsafePromptJudge:

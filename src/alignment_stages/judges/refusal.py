@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pydantic import Field, field_validator
 
 from alignment_stages.judges.panel import Messages
-from alignment_stages.judges.regex_rules import Verdict
+from alignment_stages.judges.regex_rules import Verdict, require_patterns_compile
 from alignment_stages.parameters import StrictModel
 
 # Typographic quotes and dashes that NFKC leaves alone, mapped to ASCII.
@@ -120,12 +120,7 @@ class RefusalParams(StrictModel):
     @field_validator("extra_refusal_patterns", "rude_patterns")
     @classmethod
     def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad pattern {pattern!r}: {exc}") from exc
-        return patterns
+        return require_patterns_compile(patterns, "refusal patterns")
 
 
 class RefusalDetector:

@@ -20,6 +20,16 @@ class Verdict:
     reason: str  # the rule that fired, or "" when ok
 
 
+def require_patterns_compile(patterns: list[str], where: str) -> list[str]:
+    """A bad regular expression in the parameters fails validation, naming where it stands."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{where}: bad pattern {pattern!r}: {exc}") from exc
+    return patterns
+
+
 class RegexRulesParams(StrictModel):
     """`rules` maps a prompt category to case-insensitive patterns; `*` applies to every category."""
 
@@ -29,11 +39,7 @@ class RegexRulesParams(StrictModel):
     @classmethod
     def _patterns_compile(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
         for category, patterns in rules.items():
-            for pattern in patterns:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(f"rules.{category}: bad pattern {pattern!r}: {exc}") from exc
+            require_patterns_compile(patterns, f"rules.{category}")
         return rules
 
 
