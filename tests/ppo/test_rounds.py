@@ -79,3 +79,23 @@ def test_early_stop_when_a_round_gains_less_than_the_threshold():
 def test_bad_ppo_parameters_are_rejected(bad):
     with pytest.raises(ValueError):
         _params(**bad)
+
+
+def test_lora_round_snapshots_share_the_base_weights_and_keep_their_own_adapters():
+    policy, result = _run(_params(lora={"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}))
+    first, last = (result.round_policies[name].model for name in ("round_001", "round_003"))
+
+    def tensors(model, trainable):
+        return {n: p for n, p in model.named_parameters() if p.requires_grad == trainable}
+
+    base_first, base_last = tensors(first, False), tensors(last, False)
+    assert base_first and base_first.keys() == base_last.keys()
+    # one copy of the frozen base for every round (and the input policy's own weights)
+    assert all(base_first[n].data_ptr() == base_last[n].data_ptr() for n in base_first)
+    inputs = {p.data_ptr() for p in policy.model.parameters()}
+    assert {p.data_ptr() for p in base_first.values()} <= inputs
+    # each round's adapter is its own: rounds 1 and 3 differ after two more rounds of training
+    adapters_first, adapters_last = tensors(first, True), tensors(last, True)
+    assert adapters_first and adapters_first.keys() == adapters_last.keys()
+    assert all(adapters_first[n].data_ptr() != adapters_last[n].data_ptr() for n in adapters_first)
+    assert any(not torch.equal(adapters_first[n], adapters_last[n]) for n in adapters_first)

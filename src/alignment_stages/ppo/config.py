@@ -37,6 +37,12 @@ class PPOParams(StrictModel):
         10000, gt=0, description="horizon of the adaptive controller (episodes)"
     )
     missing_eos_penalty: float = Field(1.0, ge=0, description="subtracted from scores without EOS")
+    judge_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="subtracted from the normalised score of a rollout the judge panel flags "
+        "(a rule-based reward term, Mu et al. 2024); 0 leaves the reward model alone",
+    )
     reward_clip: float | None = Field(10.0, gt=0, description="clip normalised scores to ±this")
     attn_implementation: Literal["auto", "eager", "sdpa"] = Field(
         "auto",

@@ -7,7 +7,6 @@ recorded and ends the run; the output policy is the last healthy round.
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import time
@@ -24,7 +23,11 @@ from alignment_stages.evaluation.snapshot import evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.training import seed_everything, strip_forward_wrappers
+from alignment_stages.models.training import (
+    copy_sharing_frozen,
+    seed_everything,
+    strip_forward_wrappers,
+)
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.trainer import NonFiniteLossError, PPOTrainer, ScoreNormalisation
 from alignment_stages.reward.scoring import score_responses
@@ -43,11 +46,12 @@ class ShapingResult:
 def _detached_copy(model: Any) -> Any:
     """An evaluation copy of a model that may be mid-training.
 
-    A Trainer installs an instance-level `forward` closing over the original's bound method; a
+    Frozen weights are shared with the live model, not copied: with LoRA a round costs its
+    adapter, not another base model (3 SmolLM2 rounds held 1.6 GB of identical copies). A Trainer installs an instance-level `forward` closing over the original's bound method; a
     deepcopy keeps it and would run the live model's weights, not the snapshot's. Dropping it
     restores the class's `forward` on the copy (the live model keeps its own).
     """
-    return strip_forward_wrappers(copy.deepcopy(model)).eval()
+    return strip_forward_wrappers(copy_sharing_frozen(model)).eval()
 
 
 class RoundRecorder:
@@ -187,6 +191,46 @@ def _train_round(
     return updates, None
 
 
+def _prompt_key(messages) -> tuple:
+    return tuple((m["role"], m["content"]) for m in messages)
+
+
+def judged_score_fn(
+    reward_model: ModelArtifact,
+    judges: JudgePanel,
+    ppo_prompts: pd.DataFrame,
+    judge_penalty: float,
+    score_std: float,
+):
+    """The reward-model score, minus `judge_penalty` (in normalised units) per flagged rollout.
+
+    A reward model learns what its pairs show; the demo's pairs do not show what a refusal of a
+    real model looks like, so on SmolLM2 it pays for style, not for refusing. A rule-based term
+    from the judges (Mu et al. 2024, "Rule Based Rewards for Language Model Safety") pays for
+    exactly the behaviour the gate measures. The evaluation reports the reward model's score
+    alone, so the gate's "reward up while the judges flag more" sign still reads the proxy.
+    """
+    if judge_penalty == 0:
+        return lambda prompts, texts, ids: score_responses(reward_model, prompts, texts)
+    categories = {
+        _prompt_key(as_messages(messages)): category
+        for messages, category in zip(
+            ppo_prompts["prompt_messages"], ppo_prompts["category"], strict=True
+        )
+    }
+
+    def score(prompts, texts, ids) -> torch.Tensor:
+        raw = score_responses(reward_model, prompts, texts)
+        verdicts = judges.judge_batch(
+            prompts, texts, [categories.get(_prompt_key(p)) for p in prompts]
+        )
+        flagged = torch.tensor([v.label == "violation" for v in verdicts], dtype=raw.dtype)
+        # The trainer divides by the chosen-score std; the penalty is meant after that division.
+        return raw - judge_penalty * score_std * flagged.to(raw.device)
+
+    return score
+
+
 def _mean_stats(updates: list[dict[str, float]]) -> dict[str, float]:
     return (
         {key: sum(u[key] for u in updates) / len(updates) for key in updates[0]} if updates else {}
@@ -205,13 +249,16 @@ def run_shaping_rounds(
 ) -> ShapingResult:
     seed_everything(params.seed)
     chosen = reward_model_metrics["score_chosen"]
+    normalisation = ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6))
     trainer = PPOTrainer(
         policy=base_policy,
         critic_init=reward_model,
-        score_fn=lambda prompts, texts, ids: score_responses(reward_model, prompts, texts),
+        score_fn=judged_score_fn(
+            reward_model, judges, ppo_prompts, params.ppo.judge_penalty, normalisation.std
+        ),
         params=params.ppo,
         lora=params.lora if params.lora.enabled else None,
-        normalisation=ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6)),
+        normalisation=normalisation,
     )
     recorder = RoundRecorder(
         base_policy, reward_model, judges, eval_prompts, capability_probe, params

@@ -20,6 +20,7 @@ from peft import get_peft_model
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.training import copy_sharing_frozen
 from alignment_stages.ppo.advantages import (
     generalized_advantage_estimation,
     masked_mean,
@@ -101,8 +102,13 @@ class PPOTrainer:
         # The policy trains on a copy: the input artifact (the base policy) stays untouched for
         # later stages. With LoRA the reference is the same weights with the adapter disabled;
         # without it, the untouched input model is the reference, so there is no second copy.
-        trainable = copy.deepcopy(policy.model)
+        # LoRA freezes the base, so its copy shares the input's weights instead of copying them.
         peft = lora_config(lora, "CAUSAL_LM") if lora else None
+        trainable = (
+            copy_sharing_frozen(policy.model, share_all=True)
+            if peft
+            else copy.deepcopy(policy.model)
+        )
         self.reference = None if peft else policy.model.eval()
         trainable = get_peft_model(trainable, peft) if peft else trainable
         critic = copy.deepcopy(critic_init.model)
