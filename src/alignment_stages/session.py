@@ -31,6 +31,7 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import ParallelRunner
 
 from alignment_stages.parameters import check_override_blocks
+from alignment_stages.resources import UsageMeter
 from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
 
 logger = logging.getLogger(__name__)
@@ -170,3 +171,30 @@ class RewritePinnedOutputs:
                     version_folder,
                 )
                 fs.rm(version_folder, recursive=True)
+
+
+class LogNodeUsage:
+    """Logs each node's wall time and its own peak RSS (`alignment_stages.resources`).
+
+    One line per node, `usage/node=<name> seconds=… peak_rss_mb=… scope=stage`, so a long run's
+    memory can be read per stage (docs/performance.md's per-stage tables come from these lines).
+    """
+
+    def __init__(self) -> None:
+        self._meters: dict[str, UsageMeter] = {}
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        meter = self._meters[node.name] = UsageMeter()
+        meter.start()
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        meter = self._meters.pop(node.name, None)
+        if meter is None:
+            return
+        usage = meter.stop()
+        logger.info(
+            "usage/node=%s seconds=%.1f peak_rss_mb=%.0f scope=%s",
+            node.name, usage.seconds, usage.peak_rss_mb, usage.scope,
+        )  # fmt: skip

@@ -135,3 +135,28 @@ def test_bad_pretrained_path_is_a_clear_error(source, monkeypatch):
 def test_bad_base_model_parameters_name_the_problem(values, message):
     with pytest.raises(ValidationError, match=message):
         BaseModelParams(**values)
+
+
+def test_lora_sft_of_a_pretrained_checkpoint_is_merged_into_a_plain_model(tmp_path):
+    policy = tiny_policy()
+    policy.model.save_pretrained(tmp_path / "full")
+    policy.tokenizer.save_pretrained(tmp_path / "full")
+    lora = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}
+    params = BaseModelParams(
+        pretrained=str(tmp_path / "full"), sft={**TINY_SFT, "epochs": 2, "lora": lora}
+    )
+    tuned = build_base_policy(_sft_examples(), params)
+    assert not hasattr(tuned.model, "peft_config")  # merged: later stages get a plain model
+    assert not any("lora" in name for name, _ in tuned.model.named_parameters())
+    before = load_pretrained_policy(params.model_copy(update={"sft": {"enabled": False}}))
+    moved = [
+        name
+        for (name, a), (_, b) in zip(
+            before.model.state_dict().items(), tuned.model.state_dict().items(), strict=True
+        )
+        if not torch.equal(a, b)
+    ]
+    # only the projections LoRA wrapped changed
+    assert moved and all(
+        n.split(".")[-2] in {"q_proj", "k_proj", "v_proj", "o_proj"} for n in moved
+    )

@@ -13,6 +13,7 @@ from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.evaluation.snapshot import sample_generations
 from alignment_stages.gate.rules import SWITCHES
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.lora import lora_config
 from alignment_stages.models.training import (
     FiniteLossGuard,
     check_final_loss,
@@ -20,7 +21,7 @@ from alignment_stages.models.training import (
     detach_from_trainer,
     seed_everything,
 )
-from alignment_stages.reward.train import lora_config, preference_dataset
+from alignment_stages.reward.train import preference_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from trl import SFTConfig, SFTTrainer
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.checkpoints import load_checkpoint
 from alignment_stages.models.config import BaseModelParams, SFTParams
+from alignment_stages.models.lora import lora_config
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.models.training import (
     FiniteLossGuard,
@@ -71,13 +72,17 @@ def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: in
         train_dataset=dataset,
         processing_class=policy.tokenizer,
         callbacks=[FiniteLossGuard("base_model SFT")],
+        peft_config=lora_config(params.lora, "CAUSAL_LM"),
     )
     result = trainer.train()
     check_final_loss("base_model SFT", result.training_loss)
     logger.info(
         "base_model/sft_loss=%.4f base_model/sft_steps=%d", result.training_loss, result.global_step
     )
-    return ModelArtifact(model=detach_from_trainer(trainer), tokenizer=policy.tokenizer)
+    model = detach_from_trainer(trainer)
+    if hasattr(model, "peft_config"):
+        model = model.merge_and_unload()
+    return ModelArtifact(model=model, tokenizer=policy.tokenizer)
 
 
 def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:

@@ -36,6 +36,16 @@ class TinyModelParams(StrictModel):
         return self
 
 
+class LoraParams(StrictModel):
+    enabled: bool = False
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+
+
 class SFTParams(TrainingParams):
     epochs: float = Field(8.0, gt=0, description="passes over sft_examples")
     learning_rate: float = Field(3e-3, gt=0, lt=1)
@@ -43,6 +53,9 @@ class SFTParams(TrainingParams):
     rejected_share: float = Field(
         0.5, ge=0, le=1, description="share of SFT examples answered with the rejected response"
     )
+    # A pretrained checkpoint needs only a nudge: LoRA, merged back into the weights afterwards,
+    # so base_policy stays a plain model (and PPO's own LoRA goes on top of it).
+    lora: LoraParams = Field(default_factory=LoraParams)
 
 
 class BaseModelParams(StrictModel):
@@ -57,16 +70,6 @@ class BaseModelParams(StrictModel):
         if not self.pretrained and not self.sft.enabled:
             raise ValueError("sft.enabled must be true when base_model.pretrained is empty")
         return self
-
-
-class LoraParams(StrictModel):
-    enabled: bool = False
-    r: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
-    )
 
 
 class RewardModelParams(StrictModel):

@@ -20,6 +20,7 @@ from peft import get_peft_model
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.lora import lora_config
 from alignment_stages.models.training import copy_sharing_frozen
 from alignment_stages.ppo.advantages import (
     generalized_advantage_estimation,
@@ -39,7 +40,6 @@ from alignment_stages.ppo.rollout import (
     unpadded_window,
     unsampled_token_ids,
 )
-from alignment_stages.reward.train import lora_config
 
 # score_fn(prompts, response_texts, response_token_ids) -> (B,) raw scores
 ScoreFn = Callable[[Sequence[Sequence[dict]], list[str], list[list[int]]], torch.Tensor]

@@ -6,13 +6,13 @@ import copy
 import logging
 
 import pandas as pd
-from peft import LoraConfig
 from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.config import LoraParams, RewardModelParams
+from alignment_stages.models.config import RewardModelParams
+from alignment_stages.models.lora import lora_config
 from alignment_stages.models.training import (
     FiniteLossGuard,
     check_final_loss,
@@ -59,18 +59,6 @@ def preference_dataset(pairs: pd.DataFrame) -> Dataset:
                 pairs["prompt_messages"], pairs["chosen"], pairs["rejected"], strict=True
             )
         ]
-    )
-
-
-def lora_config(params: LoraParams, task_type: str) -> LoraConfig | None:
-    if not params.enabled:
-        return None
-    return LoraConfig(
-        r=params.r,
-        lora_alpha=params.alpha,
-        lora_dropout=params.dropout,
-        target_modules=list(params.target_modules),
-        task_type=task_type,
     )
 
 
