@@ -124,8 +124,10 @@ class PPOTrainer:
         for model in (trainable, value_model):
             disable_dropout(model)
             model.train()
+        self._policy_params = [p for p in trainable.parameters() if p.requires_grad]
+        self._value_params = [p for p in value_model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(
-            [p for m in (trainable, value_model) for p in m.parameters() if p.requires_grad],
+            self._policy_params + self._value_params,
             lr=params.learning_rate,
             eps=params.adam_eps,
             fused=True,  # one kernel for all parameters: ~4x faster steps than the per-tensor loop
@@ -330,9 +332,12 @@ class PPOTrainer:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"PPO loss became {loss.item()}")
         self.accelerator.backward(loss)
-        self.accelerator.clip_grad_norm_(
-            [q for g in self.optimizer.param_groups for q in g["params"]], p.max_grad_norm
-        )
+        # Policy and critic are clipped each on its own, as with OpenRLHF's separate actor and
+        # critic optimisers. One joint norm is dominated by the larger model: a fully trained
+        # 134M critic beside a LoRA policy scaled the adapter's gradients below Adam's eps, and
+        # 12 SmolLM2 updates left the policy's KL to its reference at 0.0000.
+        policy_grad_norm = self.accelerator.clip_grad_norm_(self._policy_params, p.max_grad_norm)
+        value_grad_norm = self.accelerator.clip_grad_norm_(self._value_params, p.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad()
         return {
@@ -342,6 +347,8 @@ class PPOTrainer:
             "ppo/clipfrac": policy_loss.clipfrac.item(),
             "ppo/value_clipfrac": value_loss.clipfrac.item(),
             "ppo/entropy": masked_mean(entropy.detach(), mb_mask).item(),
+            "ppo/policy_grad_norm": float(policy_grad_norm),
+            "ppo/value_grad_norm": float(value_grad_norm),
         }
 
     def step(self, prompts: Sequence[Sequence[dict]]) -> dict[str, float]:
