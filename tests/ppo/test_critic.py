@@ -8,7 +8,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.models.config import TinyModelParams
+from alignment_stages.models.config import LoraParams, TinyModelParams
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.config import PPOParams
@@ -114,3 +114,31 @@ def test_attention_dropout_is_off_in_train_mode(attention):
         evaluated = model(input_ids=input_ids, attention_mask=mask).logits
     torch.testing.assert_close(trained, evaluated)
     assert model.config.attention_dropout == 0.0
+
+
+def test_the_critics_gradient_scale_does_not_shrink_the_policys_update():
+    """Policy and critic are clipped each on its own: the policy's step is the same whether the
+    value loss weighs 0.1 or 1000 (one joint norm scaled a LoRA policy's gradients to nothing)."""
+    policy, reward = _toy_problem()
+    lora = LoraParams(enabled=True, r=4, alpha=8)
+    adapters = []
+    for coefficient in (0.1, 1000.0):
+        params = PPOParams(rollout_batch_size=4, response_length=6, num_minibatches=1,
+                           ppo_epochs=1, learning_rate=1e-3, value_loss_coef=coefficient)  # fmt: skip
+        seed_everything(0)  # the same LoRA initialisation for both
+        trainer = PPOTrainer(policy, reward, lambda p, t, i: score_responses(reward, p, t),
+                             params, lora=lora)  # fmt: skip
+        torch.manual_seed(0)
+        stats = trainer.step(PROMPTS * 2)
+        assert stats["ppo/value_grad_norm"] > params.max_grad_norm  # the critic was clipped
+        adapters.append(
+            {
+                n: q.detach().clone()
+                for n, q in trainer.unwrapped_policy.named_parameters()
+                if q.requires_grad
+            }  # fmt: skip
+        )
+    assert adapters[0].keys() == adapters[1].keys() and adapters[0]
+    assert any(q.abs().sum() > 0 for n, q in adapters[0].items() if "lora_B" in n)  # it moved
+    for name in adapters[0]:
+        torch.testing.assert_close(adapters[0][name], adapters[1][name], msg=name)
