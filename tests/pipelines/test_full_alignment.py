@@ -8,27 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from alignment_stages.demo.generate import write_demo_files
-from tests.conftest import make_project
-
-STAGES = ["full_alignment"]
-
-
-def _latest(project: Path, relative: str) -> Path:
-    return sorted((project / relative).iterdir())[-1] / Path(relative).name
-
-
-@pytest.fixture(scope="module")
-def shaped_project(tmp_path_factory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("shaped"))
-    write_demo_files(project / "data" / "01_raw" / "preferences")
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="smoke") as session:
-        session.run(pipeline_names=STAGES)
-    return project
+from tests.pipelines.conftest import latest as _latest
 
 
 def test_ppo_lowers_the_judge_violation_rate_beyond_the_rounds_intervals(shaped_project):
@@ -146,63 +127,6 @@ def test_dpo_history_charts_and_report_are_written(shaped_project):
     assert (
         "| dpo |" in _latest(shaped_project, "data/08_reporting/evaluation_report.md").read_text()
     )
-
-
-def _run_probe_cli(project: Path, runner: str) -> tuple[dict, str]:
-    """`kedro run` in a fresh process, as a user runs it: forking a process that has already
-    used torch's OpenMP threads (as this test process has) can hang the workers."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
-    command = [
-        sys.executable,
-        "-m",
-        "kedro",
-        "run",
-        "--pipeline=stage_probe",
-        "--env=smoke",
-        f"--runner={runner}",
-    ]
-    completed = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    result = json.loads(_latest(project, "data/08_reporting/stage_recommendation.json").read_text())
-    return result, completed.stdout + completed.stderr
-
-
-def test_stage_probe_runs_both_short_runs_concurrently_and_parallel_equals_sequential(
-    shaped_project,
-):
-    sequential, _ = _run_probe_cli(shaped_project, "SequentialRunner")
-    parallel, log = _run_probe_cli(shaped_project, "ParallelRunner")
-    assert sequential["recommendation"] in {"shape with PPO first", "settle with DPO"}
-    assert sequential["evidence"] and set(sequential["style_and_stability"]) == {
-        "start",
-        "ppo",
-        "dpo",
-    }
-    # The two short runs are independent and seeded: the same recommendation and evidence; the
-    # metrics agree up to float summation order (worker processes may use other thread counts).
-    assert parallel["recommendation"] == sequential["recommendation"]
-    assert parallel["evidence"] == sequential["evidence"]
-    for ours, theirs in zip(parallel["comparison"], sequential["comparison"], strict=True):
-        assert ours["policy"] == theirs["policy"]
-        assert {k: v for k, v in ours.items() if k != "policy"} == pytest.approx(
-            {k: v for k, v in theirs.items() if k != "policy"}, rel=1e-3, abs=1e-4
-        )
-    # Concurrency: both short runs start before either completes.
-    events = [
-        line
-        for line in log.splitlines()
-        if "probe_with_short_" in line and ("Running node" in line or "Completed node" in line)
-    ]
-    first_completed = next(i for i, line in enumerate(events) if "Completed node" in line)
-    assert sum("Running node" in line for line in events[:first_completed]) == 2, events
-    report = _latest(shaped_project, "data/08_reporting/stage_recommendation.md").read_text()
-    assert sequential["recommendation"] in report and "## Side by side" in report
 
 
 def test_kedro_viz_build_previews_charts_tables_gate_and_models(shaped_project):

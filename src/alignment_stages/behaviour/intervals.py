@@ -99,7 +99,8 @@ def bootstrap_mean(
 def _draw_counts(generator: np.random.Generator, resamples: int, size: int) -> np.ndarray:
     """(R, size) counts of a with-replacement draw of `size` items, `resamples` times."""
     picks = generator.integers(0, size, size=(resamples, size))
-    return np.stack([np.bincount(row, minlength=size) for row in picks]).astype(float)
+    offsets = picks + size * np.arange(resamples)[:, None]  # one bincount over all rows
+    return np.bincount(offsets.ravel(), minlength=resamples * size).reshape(resamples, size).astype(float)
 
 
 def cluster_standard_error(values: Sequence[float], groups: Sequence[str]) -> float:
