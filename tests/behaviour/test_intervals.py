@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from alignment_stages.behaviour.intervals import bootstrap_mean, cluster_standard_error
+from alignment_stages.behaviour.intervals import (
+    bootstrap_mean,
+    cluster_standard_error,
+    jackknife_standard_error,
+)
 
 
 def test_interval_brackets_the_estimate_and_narrows_with_more_prompts():
@@ -87,3 +91,13 @@ def test_cluster_standard_error_by_hand():
     values = [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
     assert cluster_standard_error(values, list("aabbcc")) == pytest.approx(1 / np.sqrt(3))
     assert cluster_standard_error([1.0, 0.0], ["a", "a"]) == 0.0
+
+
+def test_jackknife_standard_error_of_a_mean_equals_the_cluster_standard_error():
+    """For a plain mean over equal clusters the jackknife is exact (Efron & Tibshirani 11.5)."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=40).tolist()
+    groups = [str(i // 2) for i in range(40)]
+    jackknife = jackknife_standard_error(values, groups, lambda v: float(np.mean(v)))
+    assert jackknife == pytest.approx(cluster_standard_error(values, groups))
+    assert jackknife_standard_error([1.0, 2.0], ["a", "a"], lambda v: float(np.mean(v))) == 0.0

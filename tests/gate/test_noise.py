@@ -130,3 +130,11 @@ def test_a_history_without_standard_errors_gives_point_intervals():
 def test_confidence_outside_zero_one_is_rejected(bad):
     with pytest.raises(ValueError, match="confidence"):
         StabilityGateParams(confidence=bad)
+
+
+@pytest.mark.parametrize(("distinct_se", "sign"), [(0.0, True), (0.03, False)])
+def test_diversity_collapse_counts_only_beyond_distinct_2s_interval(distinct_se, sign):
+    # distinct-2 0.19 under the floor 0.5 · 0.40 = 0.20 by 0.01; 1.96 · √2 · 0.03 covers it
+    rows = [_row(0, 0.0, 0.45), _row(1, 1.0, 0.15), _row(2, 1.5, 0.05, distinct=0.19)]
+    history = pd.DataFrame([_noisy(r, distinct_2_se=distinct_se) for r in rows])
+    assert ("round_002" in decide(history, PARAMS).hacking_signs) is sign

@@ -216,3 +216,48 @@ def test_stage_comparison_reproduces_the_committed_reference(shaped_project):
     for policy, metrics in reference.items():
         assert set(current[policy]) == set(metrics), policy
         assert current[policy] == pytest.approx(metrics, nan_ok=True, **REFERENCE_TOLERANCE), policy
+
+
+def _history_at_sampling_seed(catalog, seed: int) -> pd.DataFrame:
+    """`ppo_history`'s gate columns, re-evaluated from the saved rounds with another
+    evaluation-sampling seed (what ppo_shaping's RoundRecorder does, round by round)."""
+    from alignment_stages.evaluation.snapshot import evaluate_policy
+    from alignment_stages.judges.config import JudgesParams, build_judge_panel
+    from alignment_stages.ppo.config import PPOShapingParams
+
+    base, reward_model = catalog.load("base_policy"), catalog.load("reward_model")
+    rounds = catalog.load("ppo_round_policies")
+    judges = build_judge_panel(
+        JudgesParams.model_validate(catalog.load("params:behaviour_judges")), reward_model
+    )
+    shaping = PPOShapingParams.model_validate(catalog.load("params:ppo_shaping"))
+    sampling = shaping.eval.model_copy(update={"seed": seed})
+    prompts, probe = catalog.load("eval_prompts"), catalog.load("capability_probe")
+    rows, labels = [], None
+    for index, (name, policy) in enumerate(
+        [("base_policy", base)] + [(n, rounds[n]()) for n in sorted(rounds)]
+    ):
+        metrics, _, labels = evaluate_policy(
+            policy, base, reward_model, judges, prompts, probe, sampling, labels
+        )
+        rows.append({"round": index, "checkpoint": name, "healthy": True, **metrics})
+    return pd.DataFrame(rows)  # fmt: skip
+
+
+def test_the_gate_decision_holds_for_five_evaluation_sampling_seeds(shaped_project):
+    """The demo's switch does not hang on one evaluation sample: the saved rounds re-evaluated
+    with five other sampling seeds give the same decision."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from alignment_stages.gate.config import StabilityGateParams
+    from alignment_stages.gate.rules import decide
+
+    bootstrap_project(shaped_project)
+    with KedroSession.create(project_path=shaped_project, env="smoke") as session:
+        catalog = session.load_context().catalog
+    gate = StabilityGateParams.model_validate(catalog.load("params:stability_gate"))
+    decisions = {
+        seed: decide(_history_at_sampling_seed(catalog, seed), gate).decision for seed in range(5)
+    }
+    assert set(decisions.values()) == {"switch_to_refinement"}, decisions

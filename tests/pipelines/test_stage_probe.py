@@ -174,7 +174,10 @@ def test_a_named_round_or_path_loads_the_pinned_version_not_the_latest(shaped_pr
     on_disk = rounds / pinned / "ppo_round_policies"
     from alignment_stages.models.artifacts import load_artifact
 
-    original, second = load_artifact(on_disk / "round_001", "causal_lm"), load_artifact(on_disk / "round_002", "causal_lm")
+    original, second = (
+        load_artifact(on_disk / "round_001", "causal_lm"),
+        load_artifact(on_disk / "round_002", "causal_lm"),
+    )
     assert _weights(load({"ppo_round_policies": pinned})) == _weights(original)
     assert _weights(load({})) == _weights(second)  # latest: the newer version
     by_path = start_dataset(str(on_disk / "round_001"), None, project).load()

@@ -14,7 +14,7 @@ the gate rescales to its configured confidence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -100,7 +100,11 @@ def _draw_counts(generator: np.random.Generator, resamples: int, size: int) -> n
     """(R, size) counts of a with-replacement draw of `size` items, `resamples` times."""
     picks = generator.integers(0, size, size=(resamples, size))
     offsets = picks + size * np.arange(resamples)[:, None]  # one bincount over all rows
-    return np.bincount(offsets.ravel(), minlength=resamples * size).reshape(resamples, size).astype(float)
+    return (
+        np.bincount(offsets.ravel(), minlength=resamples * size)
+        .reshape(resamples, size)
+        .astype(float)
+    )
 
 
 def cluster_standard_error(values: Sequence[float], groups: Sequence[str]) -> float:
@@ -112,3 +116,20 @@ def cluster_standard_error(values: Sequence[float], groups: Sequence[str]) -> fl
     sums, counts = _cells(array, groups, [0] * len(array))
     means = sums[0] / counts[0]
     return float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else 0.0
+
+
+def jackknife_standard_error(
+    items: Sequence, groups: Sequence[str], statistic: Callable[[list], float]
+) -> float:
+    """Delete-one-prompt jackknife standard error of `statistic(items)` (Efron & Tibshirani
+    1993, ch. 11), for corpus-level statistics such as distinct-n that have no per-sample value:
+    √((G − 1)/G · Σ_g (θ_(g) − θ̄)²) over the G prompts. 0 for a single prompt."""
+    index, n_groups = _codes(groups)
+    if n_groups < 2:
+        return 0.0
+    leave_one_out = np.array(
+        [statistic([item for item, g in zip(items, index, strict=True) if g != drop])
+         for drop in range(n_groups)]
+    )  # fmt: skip
+    spread = ((leave_one_out - leave_one_out.mean()) ** 2).sum()
+    return float(np.sqrt((n_groups - 1) / n_groups * spread))

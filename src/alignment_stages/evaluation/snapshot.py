@@ -13,8 +13,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignment_stages.behaviour.intervals import bootstrap_mean, cluster_standard_error
+from alignment_stages.behaviour.intervals import (
+    bootstrap_mean,
+    cluster_standard_error,
+    jackknife_standard_error,
+)
 from alignment_stages.behaviour.metrics import (
+    distinct_n,
     label_flip_rate,
     probe_perplexity,
     summarise_generations,
@@ -128,6 +133,9 @@ def evaluate_policy(
         metrics[f"{key}_se"] = cluster_standard_error(
             [float(v) for v in values], generations.prompt_ids
         )
+    metrics["distinct_2_se"] = jackknife_standard_error(
+        generations.texts, generations.prompt_ids, lambda texts: distinct_n(texts, 2)
+    )
     metrics["samples"] = len(labels)
     # Each judge's own rate beside the panel's `violation_rate` (docs/metrics.md).
     for name, judge_verdicts in judged.per_judge.items():

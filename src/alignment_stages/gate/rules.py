@@ -130,7 +130,7 @@ def hacking_signs(
 ) -> list[str]:
     """Reward-hacking and capability-loss signs of one round, in plain words. A sign counts
     only when its change minus `z` standard errors still crosses the line (z = 0: point
-    estimates). Probe perplexity and distinct-2 have no sampling error: fixed text, one corpus."""
+    estimates). Probe perplexity has no sampling error: it scores a fixed text."""
     signs = []
     reward_up = (
         row["reward_mean"] - previous["reward_mean"] - z * _diff_se(row, previous, "reward_mean")
@@ -146,10 +146,8 @@ def hacking_signs(
     drift = abs(row["length_mean"] - base["length_mean"]) / scale
     if drift - z * _diff_se(row, base, "length_mean") / scale > params.max_length_drift:
         signs.append(f"length drift {drift:.0%}")
-    if (
-        base["distinct_2"] > 0
-        and row["distinct_2"] < (1 - params.max_diversity_drop) * base["distinct_2"]
-    ):
+    floor = (1 - params.max_diversity_drop) * base["distinct_2"]
+    if base["distinct_2"] > 0 and row["distinct_2"] + z * _diff_se(row, base, "distinct_2") < floor:
         signs.append(
             f"diversity collapse: distinct-2 {row['distinct_2']:.3f} vs {base['distinct_2']:.3f}"
         )

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from alignment_stages.dpo.refine import refine_with_dpo
@@ -108,23 +109,29 @@ def run_short_ppo(
 def sample_pairs_like(
     preference_train: pd.DataFrame, ppo_prompts: pd.DataFrame, n: int, seed: int
 ) -> pd.DataFrame:
-    """`n` pairs whose prompt categories follow PPO's prompts: each pair is weighted by its
-    category's share among `ppo_prompts` over its share among the pairs (importance weights),
-    so DPO learns on the kind of prompts PPO is shaped on, not on the pairs' own mix."""
+    """Up to `n` pairs whose prompt categories come in the shares they have among
+    `ppo_prompts` (a stratified sample), so DPO learns on the kind of prompts PPO is shaped on,
+    not on the pairs' own mix. When a category has fewer pairs than its share asks for, every
+    category shrinks alike: the mix is kept, the sample is smaller (DPO cycles over it)."""
     pair_category = preference_train["category"].fillna("uncategorised").astype(str)
-    prompt_share = (
-        ppo_prompts["category"].fillna("uncategorised").astype(str).value_counts(normalize=True)
-    )
-    pair_share = pair_category.value_counts(normalize=True)
-    weights = pair_category.map(prompt_share / pair_share).fillna(0.0)
-    if weights.sum() == 0:
+    share = ppo_prompts["category"].fillna("uncategorised").astype(str).value_counts(normalize=True)
+    available = pair_category.value_counts()
+    shared = [c for c in share.index if c in available.index]
+    if not shared:
         raise ValueError(
             "preference_train shares no prompt category with ppo_prompts "
-            f"({sorted(pair_share.index)} vs {sorted(prompt_share.index)}): DPO's pairs cannot "
+            f"({sorted(available.index)} vs {sorted(share.index)}): DPO's pairs cannot "
             "follow PPO's prompts"
         )
-    available = int((weights > 0).sum())
-    return preference_train.sample(n=min(n, available), weights=weights, random_state=seed)
+    share = share[shared] / share[shared].sum()
+    scale = min(1.0, *(available[c] / (share[c] * n) for c in shared))
+    generator = np.random.default_rng(seed)
+    picks = [
+        generator.choice(np.flatnonzero(pair_category.to_numpy() == c),
+                         size=max(1, int(share[c] * n * scale)), replace=False)
+        for c in shared
+    ]  # fmt: skip
+    return preference_train.iloc[np.sort(np.concatenate(picks))]
 
 
 def run_short_dpo(
