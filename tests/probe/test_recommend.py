@@ -1,6 +1,7 @@
 """The probe's decision table on synthetic intervals: each answer, its boundaries, and what an
 inconclusive answer asks to run."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,7 +33,12 @@ def _intervals(chaos=(0.4, 0.3, 0.5), cut=(0.2, 0.1, 0.3), net=(0.5, 0.3, 0.7), 
     return base | changes
 
 
-STEADY = {"across_updates": 0.1, "across_seeds": 0.1}
+def _swing(updates: float, seeds: float) -> dict:
+    return {"across_updates": updates, "across_seeds": seeds,
+            "across_updates_interval": [updates, updates], "across_seeds_interval": [seeds, seeds]}  # fmt: skip
+
+
+STEADY = _swing(0.1, 0.1)
 
 
 @pytest.mark.parametrize(
@@ -47,10 +53,12 @@ STEADY = {"across_updates": 0.1, "across_seeds": 0.1}
         (_intervals(net=(-0.3, -0.5, -0.1)), STEADY, SETTLE),
         # the start's interval straddles chaos_threshold
         (_intervals(chaos=(0.11, 0.05, 0.17)), STEADY, INCONCLUSIVE),
+        # ... but PPO's gains are below its costs beyond noise: the gate's switch
+        (_intervals(chaos=(0.11, 0.05, 0.17), net=(-0.3, -0.5, -0.1)), STEADY, SETTLE),
         # chaotic, PPO's gain over DPO straddles zero
         (_intervals(cut=(0.05, -0.02, 0.12)), STEADY, INCONCLUSIVE),
         # chaotic, PPO pays but oscillates beyond tolerance
-        (_intervals(), {"across_updates": 0.5, "across_seeds": 0.1}, INCONCLUSIVE),
+        (_intervals(), _swing(0.5, 0.1), INCONCLUSIVE),
     ],
 )  # fmt: skip
 def test_each_answer_of_the_table(intervals, swing, answer):
@@ -95,9 +103,25 @@ def test_oscillation_across_updates_and_seeds():
     monotone = pd.DataFrame({"healthy": [True] * 3, "reward_mean": [0.0, 0.5, 1.0],
                              "violation_rate": [0.5, 0.3, 0.1], "label_flip_rate": [0.0, 0.1, 0.1]})  # fmt: skip
     swinging = monotone.assign(reward_mean=[0.0, 1.0, 0.0])
-    swing = oscillation({0: monotone, 1: swinging}, {0: 0.30, 1: 0.10})
+    groups = [str(i) for i in range(10)]
+    # per-sample cuts: seed 0 cuts 0.3 on every prompt, seed 1 0.1
+    cuts = {0: np.full(10, 0.3), 1: np.full(10, 0.1)}
+    swing = oscillation({0: monotone, 1: swinging}, cuts, groups, 0.95, seed=0)
     assert swing["across_updates_per_seed"] == {"0": pytest.approx(0.1), "1": pytest.approx(1.0)}
     assert swing["across_updates"] == pytest.approx(0.55)
+    # without standard errors the intervals are points
+    assert swing["across_updates_interval"] == pytest.approx([0.55, 0.55])
     # seeds differ by 0.2 on a mean cut of 0.2: half of what moved is disagreement
     assert swing["across_seeds"] == pytest.approx(0.5)
-    assert oscillation({0: monotone}, {0: 0.3})["across_seeds"] == 0.0
+    assert swing["across_seeds_interval"] == pytest.approx([0.5, 0.5])  # no prompt varies
+    one = oscillation({0: monotone}, {0: np.full(10, 0.3)}, groups, 0.95, seed=0)
+    assert one["across_seeds"] == 0.0
+
+
+def test_oscillation_within_noise_does_not_block_shaping():
+    """A point above the tolerance whose interval reaches below it is not shown beyond it."""
+    noisy = {"across_updates": 0.5, "across_seeds": 0.1,
+             "across_updates_interval": [0.2, 0.8], "across_seeds_interval": [0.0, 0.3]}  # fmt: skip
+    result = answer_questions(_intervals(), noisy, GATE)
+    assert result.recommendation == SHAPE
+    assert result.questions["oscillation"]["verdict"] == "not shown beyond tolerance"

@@ -157,7 +157,8 @@ def hacking_signs(
     return signs
 
 
-def _oscillation(window: pd.DataFrame) -> float:
+def window_oscillation(window: pd.DataFrame) -> float:
+    """The `oscillation` signal over a window of rounds."""
     flips = float(window["label_flip_rate"].iloc[1:].mean()) if len(window) > 1 else 0.0
     return max(reversal_share(window["reward_mean"].tolist()),
                reversal_share(window["violation_rate"].tolist()), flips)  # fmt: skip
@@ -171,7 +172,7 @@ def _reversal_shares(paths: np.ndarray) -> np.ndarray:
     return np.where(travelled > 0, (travelled - net) / np.where(travelled > 0, travelled, 1), 0.0)
 
 
-def _oscillation_interval(
+def oscillation_interval(
     window: pd.DataFrame, confidence: float, draws: int = 2000
 ) -> tuple[float, float]:
     """A parametric bootstrap: each round's reward and violation rate redrawn from a normal
@@ -208,7 +209,7 @@ def _signals(
     last, base = healthy.iloc[-1], healthy.iloc[0]
     window = healthy.tail(params.oscillation_window)
     chaos, chaos_se = float(last["violation_rate"]), _se(last, "violation_rate")
-    oscillation = _oscillation(window)
+    oscillation = window_oscillation(window)
     if len(healthy) > 1:
         previous = healthy.iloc[-2]
         gain = float(last["reward_mean"] - previous["reward_mean"])
@@ -230,7 +231,7 @@ def _signals(
                 signs[str(row["checkpoint"])] = found
     chaos_low, chaos_high = chaos - z * chaos_se, chaos + z * chaos_se
     gain_low, gain_high = gain - z * gain_se, gain + z * gain_se
-    swing_low, swing_high = _oscillation_interval(window, level)
+    swing_low, swing_high = oscillation_interval(window, level)
     count = float(sum(len(v) for v in signs.values()))
     signals = [
         Signal("chaos_rate", chaos, params.chaos_threshold,

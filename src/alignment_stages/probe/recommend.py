@@ -19,7 +19,8 @@ import numpy as np
 
 from alignment_stages.behaviour.intervals import Interval
 from alignment_stages.gate.config import StabilityGateParams
-from alignment_stages.gate.rules import reversal_share
+from alignment_stages.gate.rules import oscillation_interval
+from alignment_stages.gate.rules import window_oscillation as gate_oscillation
 from alignment_stages.probe.evaluate import ProbeEvaluation, paired_interval, per_seed_interval
 
 SHAPE, SETTLE, INCONCLUSIVE = "shape with PPO first", "settle with DPO", "inconclusive"
@@ -84,26 +85,49 @@ def probe_intervals(
     return intervals
 
 
-def oscillation(evaluation_histories: dict[int, Any], cuts: dict[int, float]) -> dict[str, Any]:
-    """PPO's spread across updates (the gate's oscillation over each seed's evaluated updates)
-    and across seeds (how much of the violation cut the seeds disagree on)."""
-    across_updates = {}
-    for seed, history in evaluation_histories.items():
-        healthy = history[history["healthy"].astype(bool)]
-        flips = float(healthy["label_flip_rate"].iloc[1:].mean()) if len(healthy) > 1 else 0.0
-        across_updates[seed] = max(reversal_share(healthy["reward_mean"].tolist()),
-                                   reversal_share(healthy["violation_rate"].tolist()), flips)  # fmt: skip
-    values = np.array(list(cuts.values()))
-    spread = float(values.max() - values.min())
-    # 0 when the seeds agree, 0.5 when they differ by as much as the cut itself, towards 1 when
-    # the disagreement dominates: the reversal share's "what cancels over what moved".
-    across_seeds = spread / (spread + abs(float(values.mean()))) if spread > 0 else 0.0
+def _seed_disagreement(cuts: np.ndarray) -> np.ndarray:
+    """(R,) share of the seeds' violation cuts they disagree on, for (R, S) cuts: 0 when the
+    seeds agree, 0.5 when they differ by as much as the mean cut, towards 1 when disagreement
+    dominates (the reversal share's "what cancels over what moved")."""
+    spread = cuts.max(axis=1) - cuts.min(axis=1)
+    total = spread + np.abs(cuts.mean(axis=1))
+    return np.where(total > 0, spread / np.where(total > 0, total, 1), 0.0)
+
+
+def oscillation(
+    histories: dict[int, Any],
+    per_sample_cuts: dict[int, np.ndarray],
+    groups: list[str],
+    confidence: float,
+    seed: int,
+) -> dict[str, Any]:
+    """PPO's spread across updates (the gate's oscillation over each seed's evaluated updates,
+    with its parametric-bootstrap interval) and across seeds (`_seed_disagreement`, with a
+    bootstrap over prompts), each at `confidence`."""
+    across_updates, bounds = {}, []
+    for run_seed, history in histories.items():
+        healthy = history[history["healthy"].astype(bool)].reset_index(drop=True)
+        across_updates[run_seed] = gate_oscillation(healthy)
+        bounds.append(oscillation_interval(healthy, confidence))
+    _, index = np.unique(np.asarray(groups), return_inverse=True)
+    n_prompts = int(index.max()) + 1
+    counts = np.bincount(index, minlength=n_prompts).astype(float)
+    sums = np.stack(
+        [np.bincount(index, weights=c, minlength=n_prompts) for c in per_sample_cuts.values()]
+    )
+    picks = np.random.default_rng(seed).integers(0, n_prompts, size=(1000, n_prompts))
+    drawn = sums[:, picks].sum(axis=2).T / counts[picks].sum(axis=1)[:, None]  # (R, S) cuts
+    tail = (1 - confidence) / 2
+    seeds_low, seeds_high = np.quantile(_seed_disagreement(drawn), [tail, 1 - tail])
+    cuts = sums.sum(axis=1) / counts.sum()
     return {
         "across_updates": float(np.mean(list(across_updates.values()))),
+        "across_updates_interval": [float(np.mean([b[0] for b in bounds])), float(np.mean([b[1] for b in bounds]))],
         "across_updates_per_seed": {str(s): v for s, v in across_updates.items()},
-        "across_seeds": across_seeds,
-        "violation_cut_per_seed": {str(s): v for s, v in cuts.items()},
-    }
+        "across_seeds": float(_seed_disagreement(cuts[None, :])[0]),
+        "across_seeds_interval": [float(seeds_low), float(seeds_high)],
+        "violation_cut_per_seed": {str(s): float(c) for s, c in zip(per_sample_cuts, cuts, strict=True)},
+    }  # fmt: skip
 
 
 def _risks(iv: dict[str, Interval], gate: StabilityGateParams) -> list[str]:
@@ -134,7 +158,10 @@ def answer_questions(
     chaos = iv["start_violation_rate"]
     chaotic, settled = chaos.low > gate.chaos_threshold, chaos.high <= gate.chaos_threshold
     oscillation_value = max(swing["across_updates"], swing["across_seeds"])
-    steady = oscillation_value <= gate.oscillation_tolerance
+    # beyond tolerance only when a lower bound clears it, as the gate's other signals
+    oscillation_low = max(swing["across_updates_interval"][0], swing["across_seeds_interval"][0])
+    oscillation_high = max(swing["across_updates_interval"][1], swing["across_seeds_interval"][1])
+    steady = oscillation_low <= gate.oscillation_tolerance
     cut, net, risks = iv["ppo_cut_over_dpo"], iv["ppo_net_gain_over_dpo"], _risks(iv, gate)
     pays = cut.low > 0 and net.low > 0 and not risks
     does_not_pay = bool(risks) or cut.high < 0 or net.high < 0
@@ -142,7 +169,9 @@ def answer_questions(
     questions = {
         "chaotic": {"verdict": "still chaotic" if chaotic else "settled" if settled else "undecided",
                     "violation_rate": chaos.as_dict(), "chaos_threshold": gate.chaos_threshold},
-        "oscillation": {"verdict": "acceptable" if steady else "beyond tolerance", "value": oscillation_value,
+        "oscillation": {"verdict": ("acceptable" if oscillation_high <= gate.oscillation_tolerance else
+                                    "not shown beyond tolerance" if steady else "beyond tolerance"),
+                        "value": oscillation_value, "low": oscillation_low, "high": oscillation_high,
                         "oscillation_tolerance": gate.oscillation_tolerance, **swing},
         "gains_exceed_risks": {"verdict": "PPO pays" if pays else "gains below costs" if does_not_pay else "undecided",
                                "violation_cut_over_dpo": cut.as_dict(), "net_reward_gain_over_dpo": net.as_dict(),
@@ -152,8 +181,9 @@ def answer_questions(
     evidence = [
         f"1. start violation rate {_fmt(chaos)} ({level}) vs chaos_threshold {gate.chaos_threshold}: "
         + questions["chaotic"]["verdict"],
-        f"2. PPO's oscillation {oscillation_value:.3f} (across updates {swing['across_updates']:.3f}, "
-        f"across seeds {swing['across_seeds']:.3f}) vs oscillation_tolerance {gate.oscillation_tolerance}: "
+        f"2. PPO's oscillation {oscillation_value:.3f} [{oscillation_low:.3f}, {oscillation_high:.3f}] "
+        f"(across updates {swing['across_updates']:.3f}, across seeds {swing['across_seeds']:.3f}) "
+        f"vs oscillation_tolerance {gate.oscillation_tolerance}: "
         + questions["oscillation"]["verdict"],
         f"3. PPO's violation cut over DPO's {_fmt(cut)}; its reward over DPO's net of "
         f"{gate.kl_price}/nat for {_fmt(iv['ppo_extra_kl'])} extra nats: {_fmt(net)}; "
@@ -168,7 +198,7 @@ def answer_questions(
 
 def _decide(chaotic, settled, steady, pays, does_not_pay, questions, evidence) -> Answers:
     to_decide = []
-    if not (chaotic or settled):
+    if not (chaotic or settled) and not does_not_pay:
         to_decide.append("more prompts (stage_probe.sampling.max_prompts, samples_per_prompt): "
                          "the start's violation-rate interval straddles chaos_threshold")  # fmt: skip
     if not (pays or does_not_pay):
@@ -177,7 +207,8 @@ def _decide(chaotic, settled, steady, pays, does_not_pay, questions, evidence) -
     if chaotic and pays and not steady:
         to_decide.append("more seeds, to tell PPO's oscillation from noise; if it stays, fix the "
                          "PPO settings or the reward model before shaping")  # fmt: skip
-    if (settled and not pays) or (chaotic and does_not_pay):
+    # The gate's switch: settled, or PPO's gains below its costs (beyond noise either way).
+    if (settled and not pays) or does_not_pay:
         recommendation = SETTLE
         to_decide = []
     elif pays and steady and (chaotic or settled):
@@ -193,10 +224,9 @@ def recommend_stage(
 ) -> tuple[Answers, dict[str, Interval]]:
     """The answers for the seeds of `evaluation` (all of them, or one with `only`)."""
     intervals = probe_intervals(evaluation, gate, seed)
-    cuts = {
-        s: float(paired_interval(evaluation.only(s), STATISTICS["ppo_violation_cut"],
-                                 gate.confidence, seed).estimate)
-        for s in evaluation.seeds
-    }  # fmt: skip
-    swing = oscillation({s: histories[s] for s in evaluation.seeds}, cuts)
+    start = evaluation.start.samples()
+    cuts = {s: STATISTICS["ppo_violation_cut"](start, evaluation.ppo[s].samples(), None)
+            for s in evaluation.seeds}  # fmt: skip
+    swing = oscillation({s: histories[s] for s in evaluation.seeds}, cuts,
+                        evaluation.start.generations.prompt_ids, gate.confidence, seed)  # fmt: skip
     return answer_questions(intervals, swing, gate), intervals

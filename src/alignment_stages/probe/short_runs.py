@@ -163,8 +163,9 @@ def run_short_dpo(
 
 
 # Columns of a short PPO's per-update history that the recommendation and its readers use.
-HISTORY_COLUMNS = ("round", "healthy", "reward_mean", "violation_rate", "label_flip_rate",
-                   "kl_to_base", "ppo/kl", "ppo/reward", "ppo/approx_kl")  # fmt: skip
+HISTORY_COLUMNS = ("round", "healthy", "reward_mean", "reward_mean_se", "violation_rate",
+                   "violation_rate_se", "label_flip_rate", "samples", "kl_to_base", "ppo/kl",
+                   "ppo/reward", "ppo/approx_kl")  # fmt: skip
 
 
 def seed_key(seed: int) -> str:
