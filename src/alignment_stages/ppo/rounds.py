@@ -47,7 +47,8 @@ def _detached_copy(model: Any) -> Any:
     """An evaluation copy of a model that may be mid-training.
 
     Frozen weights are shared with the live model, not copied: with LoRA a round costs its
-    adapter, not another base model (3 SmolLM2 rounds held 1.6 GB of identical copies). A Trainer installs an instance-level `forward` closing over the original's bound method; a
+    adapter, not another base model (3 SmolLM2 rounds held 1.6 GB of identical copies). A
+    Trainer installs an instance-level `forward` closing over the original's bound method; a
     deepcopy keeps it and would run the live model's weights, not the snapshot's. Dropping it
     restores the class's `forward` on the copy (the live model keeps its own).
     """
