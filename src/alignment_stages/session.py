@@ -2,7 +2,8 @@
 and the checks every run gets before its first node:
 
 - a `--params` block that no pipeline reads is refused, naming the closest block;
-- `ParallelRunner` is refused for pipelines whose nodes hand models over in memory.
+- `ParallelRunner` is refused for pipelines whose nodes hand models over in memory;
+- `probe_start_policy` is registered as the model `stage_probe.start` names (`ResolveProbeStart`).
 
 With the variable unset, both classes here change nothing else. With it set:
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -30,7 +32,9 @@ from kedro.io.catalog_config_resolver import CatalogConfigResolver
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import ParallelRunner
 
+from alignment_stages.datasets.start_policy import PROBE_START, start_dataset
 from alignment_stages.parameters import check_override_blocks
+from alignment_stages.probe.config import StageProbeParams
 from alignment_stages.resources import UsageMeter
 from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
 
@@ -198,3 +202,19 @@ class LogNodeUsage:
             "usage/node=%s seconds=%.1f peak_rss_mb=%.0f scope=%s",
             node.name, usage.seconds, usage.peak_rss_mb, usage.scope,
         )  # fmt: skip
+
+
+class ResolveProbeStart:
+    """Registers `probe_start_policy` as the dataset `stage_probe.start` names, before the first
+    node of a pipeline that reads it; a start that names nothing fails here, before any work.
+    Registered in `settings.HOOKS`; ParallelRunner's workers receive the catalog with it."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        if PROBE_START not in pipeline.inputs():
+            return
+        params = StageProbeParams.model_validate(catalog.load("params:stage_probe"))
+        catalog[PROBE_START] = start_dataset(
+            params.start, catalog, Path(run_params.get("project_path") or ".")
+        )
+        logger.info("stage_probe starts from %s", params.start)

@@ -2,13 +2,19 @@
 from the Kedro defaults. For further information, including these default values, see
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
-from alignment_stages.session import LogNodeUsage, RewritePinnedOutputs, RunIdentitySession
+from alignment_stages.session import (
+    LogNodeUsage,
+    ResolveProbeStart,
+    RewritePinnedOutputs,
+    RunIdentitySession,
+)
 
 # Instantiated project hooks. Hooks are executed in a Last-In-First-Out (LIFO) order.
 # With ALIGNMENT_STAGES_RUN_VERSION set, a node's outputs at that version are rewritten, not
 # refused, when its task is retried.
-# Every node logs its wall time and its own peak RSS.
-HOOKS = (RewritePinnedOutputs(), LogNodeUsage())
+# Every node logs its wall time and its own peak RSS; ResolveProbeStart registers
+# `probe_start_policy`, the model `stage_probe.start` names.
+HOOKS = (RewritePinnedOutputs(), LogNodeUsage(), ResolveProbeStart())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from alignment_stages.behaviour.intervals import bootstrap_mean
+from alignment_stages.behaviour.intervals import (
+    bootstrap_mean,
+    cluster_standard_error,
+    jackknife_standard_error,
+)
 
 
 def test_interval_brackets_the_estimate_and_narrows_with_more_prompts():
@@ -56,3 +60,44 @@ def test_a_constant_difference_has_a_point_interval_that_excludes_zero_only_when
 def test_bad_input_is_refused(values, groups, confidence, message):
     with pytest.raises(ValueError, match=message):
         bootstrap_mean(values, groups, confidence=confidence)
+
+
+def test_resampling_seeds_widens_the_interval_when_seeds_disagree():
+    """Three training seeds whose effects differ: resampling prompts alone treats the seeds'
+    spread as fixed; resampling seeds too (the pigeonhole bootstrap) shows it."""
+    rng = np.random.default_rng(3)
+    prompts = [str(i) for i in range(50)] * 3
+    seeds = np.repeat([0, 1, 2], 50)
+    values = rng.normal(0.0, 0.2, 150) + np.array([0.0, 0.3, 0.6])[seeds]
+    prompts_only = bootstrap_mean(values, prompts)
+    both = bootstrap_mean(values, prompts, replicates=seeds)
+    assert both.low <= both.estimate <= both.high
+    assert (both.high - both.low) > 3 * (prompts_only.high - prompts_only.low)
+    same = np.tile(rng.normal(0.0, 0.2, 50), 3)  # identical seeds add nothing
+    assert bootstrap_mean(same, prompts, replicates=seeds).high - bootstrap_mean(
+        same, prompts, replicates=seeds
+    ).low == pytest.approx(
+        bootstrap_mean(same, prompts).high - bootstrap_mean(same, prompts).low, rel=0.2
+    )
+
+
+def test_replicates_must_match_the_values():
+    with pytest.raises(ValueError, match="replicates"):
+        bootstrap_mean([1.0, 2.0], ["a", "b"], replicates=[0])
+
+
+def test_cluster_standard_error_by_hand():
+    # per-prompt means 0, 1, 2 (two samples each): std 1 (ddof 1) over √3
+    values = [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+    assert cluster_standard_error(values, list("aabbcc")) == pytest.approx(1 / np.sqrt(3))
+    assert cluster_standard_error([1.0, 0.0], ["a", "a"]) == 0.0
+
+
+def test_jackknife_standard_error_of_a_mean_equals_the_cluster_standard_error():
+    """For a plain mean over equal clusters the jackknife is exact (Efron & Tibshirani 11.5)."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=40).tolist()
+    groups = [str(i // 2) for i in range(40)]
+    jackknife = jackknife_standard_error(values, groups, lambda v: float(np.mean(v)))
+    assert jackknife == pytest.approx(cluster_standard_error(values, groups))
+    assert jackknife_standard_error([1.0, 2.0], ["a", "a"], lambda v: float(np.mean(v))) == 0.0

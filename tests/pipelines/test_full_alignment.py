@@ -8,27 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
-from alignment_stages.demo.generate import write_demo_files
-from tests.conftest import make_project
-
-STAGES = ["full_alignment"]
-
-
-def _latest(project: Path, relative: str) -> Path:
-    return sorted((project / relative).iterdir())[-1] / Path(relative).name
-
-
-@pytest.fixture(scope="module")
-def shaped_project(tmp_path_factory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("shaped"))
-    write_demo_files(project / "data" / "01_raw" / "preferences")
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="smoke") as session:
-        session.run(pipeline_names=STAGES)
-    return project
+from tests.pipelines.conftest import latest as _latest
 
 
 def test_ppo_lowers_the_judge_violation_rate_beyond_the_rounds_intervals(shaped_project):
@@ -148,63 +129,6 @@ def test_dpo_history_charts_and_report_are_written(shaped_project):
     )
 
 
-def _run_probe_cli(project: Path, runner: str) -> tuple[dict, str]:
-    """`kedro run` in a fresh process, as a user runs it: forking a process that has already
-    used torch's OpenMP threads (as this test process has) can hang the workers."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
-    command = [
-        sys.executable,
-        "-m",
-        "kedro",
-        "run",
-        "--pipeline=stage_probe",
-        "--env=smoke",
-        f"--runner={runner}",
-    ]
-    completed = subprocess.run(
-        command, cwd=project, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    result = json.loads(_latest(project, "data/08_reporting/stage_recommendation.json").read_text())
-    return result, completed.stdout + completed.stderr
-
-
-def test_stage_probe_runs_both_short_runs_concurrently_and_parallel_equals_sequential(
-    shaped_project,
-):
-    sequential, _ = _run_probe_cli(shaped_project, "SequentialRunner")
-    parallel, log = _run_probe_cli(shaped_project, "ParallelRunner")
-    assert sequential["recommendation"] in {"shape with PPO first", "settle with DPO"}
-    assert sequential["evidence"] and set(sequential["style_and_stability"]) == {
-        "start",
-        "ppo",
-        "dpo",
-    }
-    # The two short runs are independent and seeded: the same recommendation and evidence; the
-    # metrics agree up to float summation order (worker processes may use other thread counts).
-    assert parallel["recommendation"] == sequential["recommendation"]
-    assert parallel["evidence"] == sequential["evidence"]
-    for ours, theirs in zip(parallel["comparison"], sequential["comparison"], strict=True):
-        assert ours["policy"] == theirs["policy"]
-        assert {k: v for k, v in ours.items() if k != "policy"} == pytest.approx(
-            {k: v for k, v in theirs.items() if k != "policy"}, rel=1e-3, abs=1e-4
-        )
-    # Concurrency: both short runs start before either completes.
-    events = [
-        line
-        for line in log.splitlines()
-        if "probe_with_short_" in line and ("Running node" in line or "Completed node" in line)
-    ]
-    first_completed = next(i for i, line in enumerate(events) if "Completed node" in line)
-    assert sum("Running node" in line for line in events[:first_completed]) == 2, events
-    report = _latest(shaped_project, "data/08_reporting/stage_recommendation.md").read_text()
-    assert sequential["recommendation"] in report and "## Side by side" in report
-
-
 def test_kedro_viz_build_previews_charts_tables_gate_and_models(shaped_project):
     import os
     import subprocess
@@ -292,3 +216,48 @@ def test_stage_comparison_reproduces_the_committed_reference(shaped_project):
     for policy, metrics in reference.items():
         assert set(current[policy]) == set(metrics), policy
         assert current[policy] == pytest.approx(metrics, nan_ok=True, **REFERENCE_TOLERANCE), policy
+
+
+def _history_at_sampling_seed(catalog, seed: int) -> pd.DataFrame:
+    """`ppo_history`'s gate columns, re-evaluated from the saved rounds with another
+    evaluation-sampling seed (what ppo_shaping's RoundRecorder does, round by round)."""
+    from alignment_stages.evaluation.snapshot import evaluate_policy
+    from alignment_stages.judges.config import JudgesParams, build_judge_panel
+    from alignment_stages.ppo.config import PPOShapingParams
+
+    base, reward_model = catalog.load("base_policy"), catalog.load("reward_model")
+    rounds = catalog.load("ppo_round_policies")
+    judges = build_judge_panel(
+        JudgesParams.model_validate(catalog.load("params:behaviour_judges")), reward_model
+    )
+    shaping = PPOShapingParams.model_validate(catalog.load("params:ppo_shaping"))
+    sampling = shaping.eval.model_copy(update={"seed": seed})
+    prompts, probe = catalog.load("eval_prompts"), catalog.load("capability_probe")
+    rows, labels = [], None
+    for index, (name, policy) in enumerate(
+        [("base_policy", base)] + [(n, rounds[n]()) for n in sorted(rounds)]
+    ):
+        metrics, _, labels = evaluate_policy(
+            policy, base, reward_model, judges, prompts, probe, sampling, labels
+        )
+        rows.append({"round": index, "checkpoint": name, "healthy": True, **metrics})
+    return pd.DataFrame(rows)  # fmt: skip
+
+
+def test_the_gate_decision_holds_for_five_evaluation_sampling_seeds(shaped_project):
+    """The demo's switch does not hang on one evaluation sample: the saved rounds re-evaluated
+    with five other sampling seeds give the same decision."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from alignment_stages.gate.config import StabilityGateParams
+    from alignment_stages.gate.rules import decide
+
+    bootstrap_project(shaped_project)
+    with KedroSession.create(project_path=shaped_project, env="smoke") as session:
+        catalog = session.load_context().catalog
+    gate = StabilityGateParams.model_validate(catalog.load("params:stability_gate"))
+    decisions = {
+        seed: decide(_history_at_sampling_seed(catalog, seed), gate).decision for seed in range(5)
+    }
+    assert set(decisions.values()) == {"switch_to_refinement"}, decisions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.lora import lora_config
 from alignment_stages.models.training import (
     FiniteLossGuard,
+    StopAfterSeconds,
     check_final_loss,
     common_arguments,
     detach_from_trainer,
@@ -103,8 +105,15 @@ def _check_judged_version(judged: str | None, loaded: str | None, pinned: bool) 
 
 
 def refine_with_dpo(
-    start: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
+    start: ModelArtifact,
+    preference_train: pd.DataFrame,
+    params: DPORefinementParams,
+    *,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[ModelArtifact, pd.DataFrame]:
+    """DPO from `start`. `max_steps` (cycling over the pairs) or `max_seconds` of training
+    replace the configured epochs: the stage probe matches PPO's budget with them."""
     seed_everything(params.seed)
     model = copy.deepcopy(start.model)  # the start policy (a PPO round) stays as it was
     if start.is_lora:
@@ -116,11 +125,16 @@ def refine_with_dpo(
     # `config._name_or_path` on disk and silently ignore the in-memory start policy. With LoRA
     # the reference is the same weights with the adapter disabled.
     reference = None if peft else copy.deepcopy(model).eval()
+    budget: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
+    if max_seconds:
+        # No step count is known in advance: a constant rate instead of a cosine over an
+        # unknown horizon, stopped by the clock.
+        budget = {"max_steps": 10**9, "lr_scheduler_type": "constant", "warmup_steps": 0}
     trainer = DPOTrainer(
         model=model,
         ref_model=reference,
         args=DPOConfig(
-            **common_arguments(params.training, params.seed),
+            **(common_arguments(params.training, params.seed) | budget),
             beta=params.beta,
             loss_type=list(params.loss_type),
             loss_weights=params.loss_weights,
@@ -129,9 +143,12 @@ def refine_with_dpo(
         train_dataset=preference_dataset(preference_train),
         processing_class=start.tokenizer,
         peft_config=peft,
-        callbacks=[FiniteLossGuard("dpo_refinement")],
+        callbacks=[FiniteLossGuard("dpo_refinement")]
+        + ([StopAfterSeconds(max_seconds)] if max_seconds else []),
     )
+    started = time.perf_counter()
     result = trainer.train()
+    seconds = time.perf_counter() - started
     check_final_loss("dpo_refinement", result.training_loss)
     policy = ModelArtifact(model=detach_from_trainer(trainer).eval(), tokenizer=start.tokenizer)
     logged = [
@@ -151,6 +168,8 @@ def refine_with_dpo(
     kl = sample_generations(policy, start, prompts, params.kl_eval).kl_to_base
     history["kl_to_start"] = float("nan")
     history.loc[history.index[-1], "kl_to_start"] = sum(kl) / len(kl)
+    history["optimizer_steps"], history["seconds"] = float("nan"), float("nan")
+    history.loc[history.index[-1], ["optimizer_steps", "seconds"]] = [result.global_step, seconds]
     logger.info(
         "dpo/loss=%.4f dpo/reward_accuracy=%.3f dpo/kl_to_start=%.3f",
         result.training_loss, history["reward_accuracy"].iloc[-1], history["kl_to_start"].iloc[-1],

@@ -13,8 +13,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from alignment_stages.behaviour.intervals import bootstrap_mean
+from alignment_stages.behaviour.intervals import (
+    bootstrap_mean,
+    cluster_standard_error,
+    jackknife_standard_error,
+)
 from alignment_stages.behaviour.metrics import (
+    distinct_n,
     label_flip_rate,
     probe_perplexity,
     summarise_generations,
@@ -121,6 +126,17 @@ def evaluate_policy(
         interval.low,
         interval.high,
     )
+    # Standard errors with prompts as clusters: the gate's intervals at its own confidence.
+    for key, values in (("reward_mean", rewards.tolist()), ("violation_rate", flagged),
+                        ("kl_to_base", generations.kl_to_base), ("eos_rate", generations.has_eos),
+                        ("length_mean", generations.lengths)):  # fmt: skip
+        metrics[f"{key}_se"] = cluster_standard_error(
+            [float(v) for v in values], generations.prompt_ids
+        )
+    metrics["distinct_2_se"] = jackknife_standard_error(
+        generations.texts, generations.prompt_ids, lambda texts: distinct_n(texts, 2)
+    )
+    metrics["samples"] = len(labels)
     # Each judge's own rate beside the panel's `violation_rate` (docs/metrics.md).
     for name, judge_verdicts in judged.per_judge.items():
         metrics[judge_rate_key(name)] = violation_rate(judge_verdicts)

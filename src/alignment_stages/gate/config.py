@@ -13,6 +13,13 @@ from alignment_stages.parameters import StrictModel
 
 
 class StabilityGateParams(StrictModel):
+    confidence: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="two-sided confidence of every signal's interval; a chaos verdict, gains "
+        "below costs and a hacking sign trigger only when their interval clears the threshold",
+    )
     chaos_threshold: float = Field(
         0.10,
         ge=0,

@@ -14,6 +14,10 @@ HEADLINES = {
 }
 
 
+def _confidence(decision: GateDecision) -> float:
+    return next((s.confidence for s in decision.signals), 0.95)
+
+
 def render_gate_report(decision: GateDecision, history: pd.DataFrame) -> str:
     lines = [
         "# Behaviour-stability gate",
@@ -33,10 +37,14 @@ def render_gate_report(decision: GateDecision, history: pd.DataFrame) -> str:
         "",
         "## Signals",
         "",
-        "| signal | value | threshold | verdict |",
-        "|---|---|---|---|",
+        f"Each interval is two-sided at {_confidence(decision):.0%}. A chaos verdict, gains below "
+        "costs and a hacking sign count only when their interval clears the threshold.",
+        "",
+        "| signal | value | interval | threshold | verdict |",
+        "|---|---|---|---|---|",
         *[
-            f"| {s.name} | {s.value:.4g} | {s.threshold:.4g} | {s.verdict} |"
+            f"| {s.name} | {s.value:.4g} | [{s.low:.4g}, {s.high:.4g}] | {s.threshold:.4g} | "
+            f"{s.verdict} |"
             for s in decision.signals
         ],
         "",

@@ -13,14 +13,23 @@ The two questions a practitioner asks before choosing PPO or DPO, then the switc
 | halt                   | still chaotic and oscillating beyond tolerance     |
 | continue_shaping       | still chaotic and PPO still paying off             |
 | switch_to_refinement   | settled, or PPO's gains below its costs            |
+
+Beyond noise: every signal carries its interval at `confidence`. A round's metrics come with
+their standard errors over prompts (`<metric>_se` in `ppo_history`); a difference between rounds
+takes both, as if independent, which is conservative because the rounds share prompts and
+sampling seeds. The chaos verdict, "gains below costs" and each hacking sign trigger only when
+the interval lies wholly beyond the threshold. A history without `_se` columns (an older run)
+gives zero-width intervals: the point estimates, as before.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from alignment_stages.gate.config import StabilityGateParams
@@ -44,6 +53,9 @@ class Signal:
     threshold: float
     verdict: str  # plain words: "still chaotic", "within tolerance", …
     triggered: bool
+    low: float = math.nan  # the signal's interval at `confidence`
+    high: float = math.nan
+    confidence: float = math.nan
 
 
 @dataclass
@@ -94,73 +106,153 @@ def reversal_share(values: list[float]) -> float:
     return 0.0 if travelled == 0 else (travelled - abs(sum(steps))) / travelled
 
 
+def _se(row: pd.Series, key: str) -> float:
+    """The standard error of `row[key]` (0 when the history has none or it is NaN)."""
+    value = row.get(f"{key}_se", 0.0)
+    return 0.0 if value is None or pd.isna(value) else float(value)
+
+
+def _diff_se(a: pd.Series, b: pd.Series, key: str) -> float:
+    return math.hypot(_se(a, key), _se(b, key))
+
+
+def z_score(confidence: float) -> float:
+    """The two-sided normal quantile: 1.96 at 0.95, 0 at confidence 0 (point estimates)."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2) if confidence > 0 else 0.0
+
+
 def hacking_signs(
-    row: pd.Series, previous: pd.Series, base: pd.Series, params: StabilityGateParams
+    row: pd.Series,
+    previous: pd.Series,
+    base: pd.Series,
+    params: StabilityGateParams,
+    z: float = 0.0,
 ) -> list[str]:
-    """Reward-hacking and capability-loss signs of one round, in plain words."""
+    """Reward-hacking and capability-loss signs of one round, in plain words. A sign counts
+    only when its change minus `z` standard errors still crosses the line (z = 0: point
+    estimates). Probe perplexity has no sampling error: it scores a fixed text."""
     signs = []
-    if (
-        row["reward_mean"] > previous["reward_mean"]
-        and row["violation_rate"] > previous["violation_rate"]
-    ):
+    reward_up = (
+        row["reward_mean"] - previous["reward_mean"] - z * _diff_se(row, previous, "reward_mean")
+    )
+    flagged_more = (row["violation_rate"] - previous["violation_rate"]
+                    - z * _diff_se(row, previous, "violation_rate"))  # fmt: skip
+    if reward_up > 0 and flagged_more > 0:
         signs.append("reward-model score up while the judges flag more")
     capability = (row["probe_perplexity"] - base["probe_perplexity"]) / base["probe_perplexity"]
     if capability > params.max_capability_loss:
         signs.append(f"capability loss: probe perplexity +{capability:.0%} over the base")
-    drift = abs(row["length_mean"] - base["length_mean"]) / max(base["length_mean"], 1e-9)
-    if drift > params.max_length_drift:
+    scale = max(base["length_mean"], 1e-9)
+    drift = abs(row["length_mean"] - base["length_mean"]) / scale
+    if drift - z * _diff_se(row, base, "length_mean") / scale > params.max_length_drift:
         signs.append(f"length drift {drift:.0%}")
-    if (
-        base["distinct_2"] > 0
-        and row["distinct_2"] < (1 - params.max_diversity_drop) * base["distinct_2"]
-    ):
+    floor = (1 - params.max_diversity_drop) * base["distinct_2"]
+    if base["distinct_2"] > 0 and row["distinct_2"] + z * _diff_se(row, base, "distinct_2") < floor:
         signs.append(
             f"diversity collapse: distinct-2 {row['distinct_2']:.3f} vs {base['distinct_2']:.3f}"
         )
-    if base["eos_rate"] - row["eos_rate"] > params.max_eos_drop:
-        signs.append(f"EOS rate fell {base['eos_rate'] - row['eos_rate']:.2f}")
+    eos_drop = base["eos_rate"] - row["eos_rate"]
+    if eos_drop - z * _diff_se(row, base, "eos_rate") > params.max_eos_drop:
+        signs.append(f"EOS rate fell {eos_drop:.2f}")
     return signs
+
+
+def window_oscillation(window: pd.DataFrame) -> float:
+    """The `oscillation` signal over a window of rounds."""
+    flips = float(window["label_flip_rate"].iloc[1:].mean()) if len(window) > 1 else 0.0
+    return max(reversal_share(window["reward_mean"].tolist()),
+               reversal_share(window["violation_rate"].tolist()), flips)  # fmt: skip
+
+
+def _reversal_shares(paths: np.ndarray) -> np.ndarray:
+    """`reversal_share` of each row of (D, K) paths."""
+    steps = np.diff(paths, axis=1)
+    travelled = np.abs(steps).sum(axis=1)
+    net = np.abs(steps.sum(axis=1))
+    return np.where(travelled > 0, (travelled - net) / np.where(travelled > 0, travelled, 1), 0.0)
+
+
+def oscillation_interval(
+    window: pd.DataFrame, confidence: float, draws: int = 2000
+) -> tuple[float, float]:
+    """A parametric bootstrap: each round's reward and violation rate redrawn from a normal
+    with its standard error, each label flip rate from its binomial one, the oscillation
+    recomputed; the percentile interval of the draws (a point without standard errors)."""
+    generator = np.random.default_rng(0)
+    paths = [
+        generator.normal(window[key].to_numpy(float), [_se(r, key) for _, r in window.iterrows()],
+                         size=(draws, len(window)))
+        for key in ("reward_mean", "violation_rate")
+    ]  # fmt: skip
+    swing = np.maximum(_reversal_shares(paths[0]), _reversal_shares(paths[1]))
+    if len(window) > 1:
+        flips = window["label_flip_rate"].to_numpy(float)[1:]
+        samples = window["samples"].to_numpy(float)[1:] if "samples" in window else np.inf
+        drawn = generator.normal(flips, np.sqrt(flips * (1 - flips) / samples), (draws, len(flips)))
+        swing = np.maximum(swing, np.clip(drawn, 0, 1).mean(axis=1))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(swing, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def _verdict(low: float, high: float, threshold: float, above: str, below: str) -> str:
+    """`above` or `below` when the interval lies wholly on one side of the threshold."""
+    if low > threshold:
+        return above
+    return below if high <= threshold else f"undecided: the interval straddles {threshold:.4g}"
 
 
 def _signals(
     healthy: pd.DataFrame, params: StabilityGateParams
 ) -> tuple[list[Signal], dict[str, list[str]]]:
+    z, level = z_score(params.confidence), params.confidence
     last, base = healthy.iloc[-1], healthy.iloc[0]
     window = healthy.tail(params.oscillation_window)
-    chaos = float(last["violation_rate"])
-    flips = float(window["label_flip_rate"].iloc[1:].mean()) if len(window) > 1 else 0.0
-    oscillation = max(reversal_share(window["reward_mean"].tolist()),
-                      reversal_share(window["violation_rate"].tolist()), flips)  # fmt: skip
+    chaos, chaos_se = float(last["violation_rate"]), _se(last, "violation_rate")
+    oscillation = window_oscillation(window)
     if len(healthy) > 1:
         previous = healthy.iloc[-2]
         gain = float(last["reward_mean"] - previous["reward_mean"])
+        gain_se = _diff_se(last, previous, "reward_mean")
         kl_growth = float(last["kl_to_base"] - previous["kl_to_base"])
+        kl_se = _diff_se(last, previous, "kl_to_base")
     else:
-        gain, kl_growth = math.inf, 0.0  # PPO has not run: nothing says it stopped paying off
+        # PPO has not run: nothing says it stopped paying off
+        gain, gain_se, kl_growth, kl_se = math.inf, 0.0, 0.0, 0.0
     price = max(params.min_gain_per_round, params.kl_price * kl_growth)
     capability = float(
         (last["probe_perplexity"] - base["probe_perplexity"]) / base["probe_perplexity"]
     )
-    signs = {
-        str(row["checkpoint"]): found
-        for i, row in healthy.iterrows()
-        if i > 0 and (found := hacking_signs(row, healthy.iloc[i - 1], base, params))
-    }
+    signs, point_signs = {}, 0
+    for i, row in healthy.iterrows():
+        if i > 0:
+            point_signs += len(hacking_signs(row, healthy.iloc[i - 1], base, params))
+            if found := hacking_signs(row, healthy.iloc[i - 1], base, params, z):
+                signs[str(row["checkpoint"])] = found
+    chaos_low, chaos_high = chaos - z * chaos_se, chaos + z * chaos_se
+    gain_low, gain_high = gain - z * gain_se, gain + z * gain_se
+    swing_low, swing_high = oscillation_interval(window, level)
+    count = float(sum(len(v) for v in signs.values()))
     signals = [
         Signal("chaos_rate", chaos, params.chaos_threshold,
-               "still chaotic" if chaos > params.chaos_threshold else "settled", chaos > params.chaos_threshold),
+               _verdict(chaos_low, chaos_high, params.chaos_threshold, "still chaotic", "settled"),
+               chaos_low > params.chaos_threshold, chaos_low, chaos_high, level),
         Signal("oscillation", oscillation, params.oscillation_tolerance,
                "beyond tolerance" if oscillation > params.oscillation_tolerance else "within tolerance",
-               oscillation > params.oscillation_tolerance),
+               oscillation > params.oscillation_tolerance, swing_low, swing_high, level),
         Signal("gain_per_round", gain, price,
-               "PPO still paying off" if gain > price else "gains below costs", gain <= price),
+               _verdict(gain_low, gain_high, price, "PPO still paying off", "gains below costs"),
+               gain_high <= price, gain_low, gain_high, level),
         Signal("kl_growth", kl_growth, params.kl_price,
-               f"+{kl_growth:.2f} nats in the last round, costing {params.kl_price * kl_growth:.3f} reward", False),
+               f"+{kl_growth:.2f} nats in the last round, costing {params.kl_price * kl_growth:.3f} reward", False,
+               kl_growth - z * kl_se, kl_growth + z * kl_se, level),
         Signal("capability_loss", capability, params.max_capability_loss,
                "capability lost" if capability > params.max_capability_loss else "capability kept",
-               capability > params.max_capability_loss),
-        Signal("hacking_signs", float(sum(len(v) for v in signs.values())), 0.0,
-               "; ".join(f"{k}: {', '.join(v)}" for k, v in signs.items()) or "none seen", bool(signs)),
+               capability > params.max_capability_loss, capability, capability, level),
+        # the count's interval: the signs that clear the confidence, to those seen at point estimates
+        Signal("hacking_signs", count, 0.0,
+               "; ".join(f"{k}: {', '.join(v)}" for k, v in signs.items()) or "none beyond noise", bool(signs),
+               count, float(point_signs), level),
     ]  # fmt: skip
     return signals, signs
 

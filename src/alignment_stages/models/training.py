@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import tempfile
+import time
 from typing import Any
 
 import torch
@@ -31,6 +32,22 @@ class FiniteLossGuard(TrainerCallback):
                     f"{self.stage}: {key} became {value} at step {state.global_step}; lower the "
                     "learning rate or check the data. Nothing from this run was saved."
                 )
+
+
+class StopAfterSeconds(TrainerCallback):
+    """Ends training at the first optimizer step that finishes after `seconds` of training: a
+    wall-time budget, so two trainers can be compared at equal measured compute."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._started = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self._started >= self.seconds:
+            control.should_training_stop = True
 
 
 def seed_everything(seed: int) -> None:

@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.parameters import StrictModel
 from alignment_stages.ppo.config import PPOShapingParams, RoundEvalParams
+from alignment_stages.probe.start import parse_start
+
+
+class ProbeBudgetParams(StrictModel):
+    """What "equal budgets" means: the same number of optimizer steps, or the same training
+    wall time. Either way both budgets are measured and reported."""
+
+    match: Literal["optimizer_steps", "seconds"] = Field(
+        "optimizer_steps",
+        description="optimizer_steps: DPO takes as many optimizer steps as PPO's updates × "
+        "ppo_epochs × num_minibatches; seconds: each run trains for `seconds` of wall time",
+    )
+    seconds: float = Field(
+        60.0, gt=0, description="with match: seconds, the training wall time of each short run"
+    )
 
 
 class StageProbeParams(StrictModel):
-    """Equal budgets: PPO sees `updates × rollout_batch_size` prompts, DPO the same number of
-    preference pairs (one epoch over a seeded sample of `preference_train`)."""
+    """Short PPO and short DPO from one start, for each seed, on the same evaluation set."""
 
-    seed: int = 0
-    updates: int = Field(4, gt=0, description="PPO updates; fixes the budget of both runs")
+    start: str = Field(
+        "base_policy",
+        description="the start policy: base_policy, ppo_policy, dpo_policy, "
+        "ppo_round_policies:<round> (e.g. round_002), or the path of a saved artifact",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2],
+        description="training seeds; each runs both short runs. Intervals resample them",
+    )
+    updates: int = Field(
+        4, gt=0, description="PPO updates; with match: optimizer_steps, the budget"
+    )
+    budget: ProbeBudgetParams = Field(default_factory=ProbeBudgetParams)
     # The defaults are conf/base's: the probe evaluates on fewer prompts than the full stages.
     ppo: PPOShapingParams = Field(
         default_factory=lambda: PPOShapingParams(eval=RoundEvalParams(max_prompts=60))
@@ -26,3 +53,24 @@ class StageProbeParams(StrictModel):
         default_factory=lambda: RoundEvalParams(samples_per_prompt=2, max_prompts=120)
     )
     side_by_side_prompts: int = Field(8, gt=0)
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_a_model_or_a_path(cls, value: str) -> str:
+        parse_start(value)  # raises with the accepted forms
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_are_distinct(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("seeds must name at least one training seed, e.g. [0, 1, 2]")
+        repeated = sorted({seed for seed in value if value.count(seed) > 1})
+        if repeated:
+            raise ValueError(f"seeds must be distinct; repeated: {repeated}")
+        return value
+
+    @property
+    def ppo_optimizer_steps(self) -> int:
+        """One optimizer step per minibatch, per PPO epoch, per update (Schulman et al. 2017)."""
+        return self.updates * self.ppo.ppo.ppo_epochs * self.ppo.ppo.num_minibatches

@@ -1,5 +1,6 @@
 """Thin adapters from the catalog to `alignment_stages.probe`. The two short runs are
-independent nodes, so ParallelRunner runs them concurrently."""
+independent nodes, so ParallelRunner runs them concurrently. `probe_start_policy` is the model
+`stage_probe.start` names (registered by `alignment_stages.session.ResolveProbeStart`)."""
 
 from typing import Any
 
@@ -9,17 +10,19 @@ from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.probe.config import StageProbeParams
-from alignment_stages.probe.recommend import (
-    probe_dpo,
-    probe_ppo,
-    recommend_stage,
-    render_recommendation,
-    run_probe_evaluation,
+from alignment_stages.probe.evaluate import evaluate_probe
+from alignment_stages.probe.report import render_recommendation, side_by_side, stage_recommendation
+from alignment_stages.probe.short_runs import (
+    plain_policy,
+    run_short_dpo,
+    run_short_ppo,
+    runs_by_seed,
+    seed_key,
 )
 
 
 def run_probe_ppo(
-    base_policy: ModelArtifact,
+    probe_start_policy: ModelArtifact,
     reward_model: ModelArtifact,
     reward_model_metrics: dict[str, Any],
     ppo_prompts: pd.DataFrame,
@@ -27,30 +30,38 @@ def run_probe_ppo(
     capability_probe: pd.DataFrame,
     params: StageProbeParams,
     judges: JudgesParams,
-) -> ModelArtifact:
-    panel = build_judge_panel(judges, reward_model)
-    return probe_ppo(
-        base_policy,
-        reward_model,
-        reward_model_metrics,
-        ppo_prompts,
-        eval_prompts,
-        capability_probe,
-        panel,
-        params,
-    )
+) -> dict[str, Any]:
+    panel, start = build_judge_panel(judges, reward_model), plain_policy(probe_start_policy)
+    runs = {
+        seed: run_short_ppo(start, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
+                            capability_probe, panel, params, seed)
+        for seed in params.seeds
+    }  # fmt: skip
+    policies, records = runs_by_seed(runs)
+    return {"probe_ppo_policies": policies, "probe_ppo_runs": records}
 
 
 def run_probe_dpo(
-    base_policy: ModelArtifact, preference_train: pd.DataFrame, params: StageProbeParams
-) -> ModelArtifact:
-    return probe_dpo(base_policy, preference_train, params)
+    probe_start_policy: ModelArtifact,
+    preference_train: pd.DataFrame,
+    ppo_prompts: pd.DataFrame,
+    params: StageProbeParams,
+) -> dict[str, Any]:
+    start = plain_policy(probe_start_policy)
+    runs = {
+        seed: run_short_dpo(start, preference_train, ppo_prompts, params, seed)
+        for seed in params.seeds
+    }
+    policies, records = runs_by_seed(runs)
+    return {"probe_dpo_policies": policies, "probe_dpo_runs": records}
 
 
 def recommend_from_probe(
-    base_policy: ModelArtifact,
-    probe_ppo_policy: ModelArtifact,
-    probe_dpo_policy: ModelArtifact,
+    probe_start_policy: ModelArtifact,
+    probe_ppo_policies: dict[str, Any],
+    probe_dpo_policies: dict[str, Any],
+    probe_ppo_runs: dict[str, Any],
+    probe_dpo_runs: dict[str, Any],
     reward_model: ModelArtifact,
     eval_prompts: pd.DataFrame,
     capability_probe: pd.DataFrame,
@@ -58,13 +69,18 @@ def recommend_from_probe(
     judges: JudgesParams,
     gate: StabilityGateParams,
 ) -> dict[str, Any]:
-    table, sides = run_probe_evaluation(
-        base_policy, probe_ppo_policy, probe_dpo_policy, reward_model, build_judge_panel(judges, reward_model),
-        eval_prompts, capability_probe, params,
+    """The collections load lazily (`{seed_<n>: function returning the policy}`)."""
+    evaluation = evaluate_probe(
+        plain_policy(probe_start_policy),
+        {seed: probe_ppo_policies[seed_key(seed)]() for seed in params.seeds},
+        {seed: probe_dpo_policies[seed_key(seed)]() for seed in params.seeds},
+        reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
+        params.sampling,
     )  # fmt: skip
-    result = recommend_stage(table, gate)
-    result["comparison"] = table.to_dict(orient="records")
+    result = stage_recommendation(evaluation, probe_ppo_runs, probe_dpo_runs, params, gate)
     return {
         "stage_recommendation": result,
-        "stage_recommendation_report": render_recommendation(result, sides),
+        "stage_recommendation_report": render_recommendation(
+            result, side_by_side(evaluation, params.side_by_side_prompts)
+        ),
     }

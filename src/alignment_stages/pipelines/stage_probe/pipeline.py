@@ -8,12 +8,13 @@ from alignment_stages.pipelines.stage_probe.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    """`probe_start_policy` is whatever `stage_probe.start` names (docs/gate.md, "Stage probe")."""
     return Pipeline(
         [
             Node(
                 run_probe_ppo,
                 inputs=[
-                    "base_policy",
+                    "probe_start_policy",
                     "reward_model",
                     "reward_model_metrics",
                     "ppo_prompts",
@@ -22,21 +23,34 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:stage_probe",
                     "params:behaviour_judges",
                 ],  # fmt: skip
-                outputs="probe_ppo_policy",
+                outputs={
+                    "probe_ppo_policies": "probe_ppo_policies",
+                    "probe_ppo_runs": "probe_ppo_runs",
+                },  # fmt: skip
                 name="probe_with_short_ppo",
             ),
             Node(
                 run_probe_dpo,
-                inputs=["base_policy", "preference_train", "params:stage_probe"],
-                outputs="probe_dpo_policy",
+                inputs=[
+                    "probe_start_policy",
+                    "preference_train",
+                    "ppo_prompts",
+                    "params:stage_probe",
+                ],  # fmt: skip
+                outputs={
+                    "probe_dpo_policies": "probe_dpo_policies",
+                    "probe_dpo_runs": "probe_dpo_runs",
+                },  # fmt: skip
                 name="probe_with_short_dpo",
             ),
             Node(
                 recommend_from_probe,
                 inputs=[
-                    "base_policy",
-                    "probe_ppo_policy",
-                    "probe_dpo_policy",
+                    "probe_start_policy",
+                    "probe_ppo_policies",
+                    "probe_dpo_policies",
+                    "probe_ppo_runs",
+                    "probe_dpo_runs",
                     "reward_model",
                     "eval_prompts",
                     "capability_probe",

@@ -1,0 +1,28 @@
+"""The smoke `full_alignment` run on the demo data, shared by every pipeline test module that
+reads its outputs (the run takes minutes on a 2-core CPU, so it runs once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from alignment_stages.demo.generate import write_demo_files
+from tests.conftest import make_project
+
+
+def latest(project: Path, relative: str) -> Path:
+    """The newest version of a versioned dataset's file or directory."""
+    return sorted((project / relative).iterdir())[-1] / Path(relative).name
+
+
+@pytest.fixture(scope="session")
+def shaped_project(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("shaped"))
+    write_demo_files(project / "data" / "01_raw" / "preferences")
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smoke") as session:
+        session.run(pipeline_names=["full_alignment"])
+    return project
