@@ -96,6 +96,25 @@ def test_gains_below_costs_only_when_the_gain_interval_lies_below_the_price(gain
     assert gain.high == pytest.approx(0.02 + Z95 * gain_se)
 
 
+def test_an_undecided_gain_is_not_reported_as_paying_off():
+    """A negative gain whose interval still reaches the price keeps shaping (nothing shows PPO
+    stopped paying off), and the reason says so instead of "paying off (gain −0.025 > 0.050)"."""
+    se = 0.08 / 2**0.5
+    rows = [_row(0, 0.0, 0.5, kl=0.0), _row(1, 1.0, 0.4, kl=0.0), _row(2, 0.975, 0.39, kl=0.0)]
+    result = decide(pd.DataFrame([_noisy(r, reward_se=se, violation_se=0.01) for r in rows]), PARAMS)
+    assert result.decision == "continue_shaping"
+    words = " ".join(result.reasons)
+    assert "paying off" not in words
+    assert "-0.025" in words and "not shown below its cost 0.050" in words
+
+
+def test_a_gain_beyond_its_cost_is_reported_with_its_interval():
+    rows = [_row(0, 0.0, 0.5, kl=0.0), _row(1, 1.0, 0.4, kl=0.0), _row(2, 1.5, 0.3, kl=0.0)]
+    result = decide(pd.DataFrame([_noisy(r, reward_se=0.01, violation_se=0.01) for r in rows]), PARAMS)
+    assert result.decision == "continue_shaping"
+    assert any(r.startswith("PPO still paying off (gain 0.500 [") for r in result.reasons)
+
+
 @pytest.mark.parametrize(("eos_se", "sign"), [(0.0, True), (0.05, False)])
 def test_eos_drop_counts_only_beyond_its_interval(eos_se, sign):
     rows = [_row(0, 0.0, 0.45), _row(1, 1.0, 0.15), _row(2, 1.5, 0.05, eos=0.55)]  # drop 0.35 > 0.3

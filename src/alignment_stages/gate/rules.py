@@ -257,6 +257,19 @@ def _signals(
     return signals, signs
 
 
+def _gain_words(gain: Signal) -> str:
+    """Why PPO is worth another round: its gain beyond its cost, or a gain that the interval
+    cannot yet put below the cost (the gate switches only on evidence, so "undecided" keeps
+    shaping); the words never claim more than the interval shows."""
+    interval = f"[{gain.low:.3f}, {gain.high:.3f}] at {gain.confidence:.0%}"
+    if gain.low > gain.threshold:
+        return f"PPO still paying off (gain {gain.value:.3f} {interval} > cost {gain.threshold:.3f})"
+    return (
+        f"PPO's gain {gain.value:.3f} {interval} is not shown below its cost "
+        f"{gain.threshold:.3f}: undecided, so shaping goes on"
+    )
+
+
 def decide(
     history: pd.DataFrame, params: StabilityGateParams, checkpoint_version: str | None = None
 ) -> GateDecision:
@@ -303,7 +316,7 @@ def decide(
             "continue_shaping",
             [
                 f"still chaotic ({chaos_words}) → keep shaping",
-                f"PPO still paying off (gain {by_name['gain_per_round'].value:.3f} > {by_name['gain_per_round'].threshold:.3f})",
+                _gain_words(by_name["gain_per_round"]),
             ],
         )
     else:
