@@ -160,3 +160,35 @@ def test_lora_sft_of_a_pretrained_checkpoint_is_merged_into_a_plain_model(tmp_pa
     assert moved and all(
         n.split(".")[-2] in {"q_proj", "k_proj", "v_proj", "o_proj"} for n in moved
     )
+
+
+def test_a_lora_sft_base_trains_under_a_lora_ppo_in_the_same_process(tmp_path):
+    """The SFT'd base is handed to PPO in memory (the catalog returns what it saved). After
+    `merge_and_unload` the inner model kept the Trainer's instance-level `forward`, which
+    closes over the SFT model: PPO's LoRA copy then ran the original's modules, its adapter got
+    no gradient, and a whole SmolLM2 run's PPO stayed at KL 0.0000."""
+    from alignment_stages.models.config import LoraParams
+    from alignment_stages.ppo.config import PPOParams
+    from alignment_stages.ppo.trainer import PPOTrainer
+    from alignment_stages.reward.scoring import score_responses
+    from alignment_stages.reward.train import reward_model_from_policy
+
+    policy = tiny_policy()
+    policy.model.save_pretrained(tmp_path / "full")
+    policy.tokenizer.save_pretrained(tmp_path / "full")
+    lora = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}
+    params = BaseModelParams(pretrained=str(tmp_path / "full"), sft={**TINY_SFT, "lora": lora})
+    tuned = build_base_policy(_sft_examples(), params)
+    assert not [name for name, m in tuned.model.named_modules() if "forward" in m.__dict__]
+    reward = reward_model_from_policy(tuned)
+    ppo = PPOParams(rollout_batch_size=4, response_length=6, num_minibatches=1, ppo_epochs=1)
+    trainer = PPOTrainer(
+        tuned,
+        reward,
+        lambda p, t, i: score_responses(reward, p, t),
+        ppo,
+        lora=LoraParams(enabled=True, r=4, alpha=8),
+    )
+    prompts = [list(m) for m in _sft_examples(4)["prompt_messages"]]
+    stats = trainer.step(prompts)
+    assert stats["ppo/policy_grad_norm"] > 0

@@ -115,6 +115,14 @@ def test_metrics_are_finite(smollm2_run):
     assert math.isfinite(smollm2_run.load("reward_model_metrics")["accuracy"])
 
 
+def test_ppo_trains_its_adapter_in_the_same_run_as_the_sft(smollm2_run):
+    """The SFT'd base reaches PPO in memory within one `kedro run`; its adapter must get
+    gradients (a leftover Trainer `forward` once left it at 0.0 and KL to base at 0)."""
+    history = smollm2_run.load("ppo_history").iloc[1:]
+    assert (history["ppo/policy_grad_norm"] > 0).all(), history["ppo/policy_grad_norm"]
+    assert (history["kl_to_base"] != 0).all(), history["kl_to_base"]
+
+
 def test_lora_policy_starts_at_its_reference_on_the_real_checkpoint(smollm2_run):
     base, reward = smollm2_run.load("base_policy"), smollm2_run.load("reward_model")
     params = PPOParams(rollout_batch_size=2, response_length=6, num_minibatches=1, ppo_epochs=1)

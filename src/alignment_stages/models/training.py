@@ -111,9 +111,16 @@ def detach_from_trainer(trainer) -> Any:
 
 
 def strip_forward_wrappers(model: Any) -> Any:
-    """Drop instance-level `forward` wrappers so the class's own `forward` runs again."""
-    for attribute in ("forward", "_original_forward"):
-        model.__dict__.pop(attribute, None)
+    """Drop instance-level `forward` wrappers, on every module of the tree, so each class's
+    own `forward` runs again.
+
+    Under peft the wrapper sits on the inner model too, and `merge_and_unload` returns that
+    inner model: stripping only the outer `PeftModel` left SmolLM2's merged SFT base running
+    the SFT model's bound `forward`, so PPO's LoRA copy of it never reached its own adapter.
+    """
+    for module in model.modules() if isinstance(model, torch.nn.Module) else [model]:
+        for attribute in ("forward", "_original_forward"):
+            module.__dict__.pop(attribute, None)
     return model
 
 

@@ -28,7 +28,7 @@ from alignment_stages.models.training import (
     seed_everything,
 )
 from alignment_stages.ppo.config import PPOShapingParams
-from alignment_stages.ppo.rounds import RoundRecorder, ShapingResult
+from alignment_stages.ppo.rounds import RoundRecorder, ShapingResult, judge_penalties
 from alignment_stages.reward.scoring import score_responses
 from datasets import Dataset
 
@@ -58,14 +58,12 @@ def make_reward_function(
     def reward(prompts, completions, category=None, **kwargs) -> list[float]:
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
         messages = [as_messages(p) for p in prompts]
-        scores = ((score_responses(reward_model, messages, texts) - mean) / std).tolist()
+        scores = (score_responses(reward_model, messages, texts) - mean) / std
         if judges is not None and judge_penalty > 0:
-            verdicts = judges.judge_batch(messages, texts, category or [None] * len(texts))
-            scores = [
-                s - judge_penalty * (v.label == "violation")
-                for s, v in zip(scores, verdicts, strict=True)
-            ]
-        return scores
+            categories = category or [None] * len(texts)
+            penalties = judge_penalties(judges, messages, texts, categories, judge_penalty)
+            scores = scores - penalties.to(scores.device, scores.dtype)
+        return scores.tolist()
 
     reward.__name__ = "reward_model"
     return reward

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +196,19 @@ def _prompt_key(messages) -> tuple:
     return tuple((m["role"], m["content"]) for m in messages)
 
 
+def judge_penalties(
+    judges: JudgePanel,
+    prompts: Sequence[list[dict]],
+    texts: Sequence[str],
+    categories: Sequence[str | None],
+    penalty: float,
+) -> torch.Tensor:
+    """(B,) `penalty` for each response the panel calls a violation, 0 for the rest: the
+    rule-based reward term PPO and the critic-free trainers share (Mu et al. 2024)."""
+    verdicts = judges.judge_batch(list(prompts), list(texts), list(categories))
+    return penalty * torch.tensor([v.label == "violation" for v in verdicts], dtype=torch.float32)
+
+
 def judged_score_fn(
     reward_model: ModelArtifact,
     judges: JudgePanel,
@@ -222,12 +235,10 @@ def judged_score_fn(
 
     def score(prompts, texts, ids) -> torch.Tensor:
         raw = score_responses(reward_model, prompts, texts)
-        verdicts = judges.judge_batch(
-            prompts, texts, [categories.get(_prompt_key(p)) for p in prompts]
-        )
-        flagged = torch.tensor([v.label == "violation" for v in verdicts], dtype=raw.dtype)
+        prompt_categories = [categories.get(_prompt_key(p)) for p in prompts]
+        penalties = judge_penalties(judges, prompts, texts, prompt_categories, judge_penalty)
         # The trainer divides by the chosen-score std; the penalty is meant after that division.
-        return raw - judge_penalty * score_std * flagged.to(raw.device)
+        return raw - score_std * penalties.to(raw.device, raw.dtype)
 
     return score
 
