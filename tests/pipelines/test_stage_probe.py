@@ -109,7 +109,8 @@ def test_the_json_keys_tools_read(from_base):
 
 def test_parallel_equals_sequential_and_both_short_runs_run_concurrently(shaped_project, from_base):
     """One seed under ParallelRunner: its runs are seeded, so seed 0's comparison equals the
-    sequential run's seed 0 (up to float summation order: workers may use other thread counts)."""
+    sequential run's seed 0 up to float summation order (workers run with other thread counts:
+    PPO's KL to the start after 48 optimizer steps differed by 1.7e-3 relative)."""
     parallel, log = _run_probe_cli(
         shaped_project, "ParallelRunner", "--params=stage_probe.seeds=[0]"
     )
@@ -121,7 +122,7 @@ def test_parallel_equals_sequential_and_both_short_runs_run_concurrently(shaped_
     ):
         assert ours["policy"] == theirs["policy"]
         assert {k: v for k, v in ours.items() if k != "policy"} == pytest.approx(
-            {k: v for k, v in theirs.items() if k != "policy"}, rel=1e-3, abs=1e-3
+            {k: v for k, v in theirs.items() if k != "policy"}, rel=5e-3, abs=5e-3
         )
     events = [line for line in log.splitlines()
               if "probe_with_short_" in line and ("Running node" in line or "Completed node" in line)]  # fmt: skip
