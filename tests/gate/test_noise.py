@@ -101,7 +101,9 @@ def test_an_undecided_gain_is_not_reported_as_paying_off():
     stopped paying off), and the reason says so instead of "paying off (gain −0.025 > 0.050)"."""
     se = 0.08 / 2**0.5
     rows = [_row(0, 0.0, 0.5, kl=0.0), _row(1, 1.0, 0.4, kl=0.0), _row(2, 0.975, 0.39, kl=0.0)]
-    result = decide(pd.DataFrame([_noisy(r, reward_se=se, violation_se=0.01) for r in rows]), PARAMS)
+    result = decide(
+        pd.DataFrame([_noisy(r, reward_se=se, violation_se=0.01) for r in rows]), PARAMS
+    )
     assert result.decision == "continue_shaping"
     words = " ".join(result.reasons)
     assert "paying off" not in words
@@ -110,7 +112,9 @@ def test_an_undecided_gain_is_not_reported_as_paying_off():
 
 def test_a_gain_beyond_its_cost_is_reported_with_its_interval():
     rows = [_row(0, 0.0, 0.5, kl=0.0), _row(1, 1.0, 0.4, kl=0.0), _row(2, 1.5, 0.3, kl=0.0)]
-    result = decide(pd.DataFrame([_noisy(r, reward_se=0.01, violation_se=0.01) for r in rows]), PARAMS)
+    result = decide(
+        pd.DataFrame([_noisy(r, reward_se=0.01, violation_se=0.01) for r in rows]), PARAMS
+    )
     assert result.decision == "continue_shaping"
     assert any(r.startswith("PPO still paying off (gain 0.500 [") for r in result.reasons)
 

@@ -263,7 +263,9 @@ def _gain_words(gain: Signal) -> str:
     shaping); the words never claim more than the interval shows."""
     interval = f"[{gain.low:.3f}, {gain.high:.3f}] at {gain.confidence:.0%}"
     if gain.low > gain.threshold:
-        return f"PPO still paying off (gain {gain.value:.3f} {interval} > cost {gain.threshold:.3f})"
+        return (
+            f"PPO still paying off (gain {gain.value:.3f} {interval} > cost {gain.threshold:.3f})"
+        )
     return (
         f"PPO's gain {gain.value:.3f} {interval} is not shown below its cost "
         f"{gain.threshold:.3f}: undecided, so shaping goes on"
