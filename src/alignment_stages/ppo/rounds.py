@@ -249,6 +249,31 @@ def _mean_stats(updates: list[dict[str, float]]) -> dict[str, float]:
     )
 
 
+def build_ppo_trainer(
+    policy: ModelArtifact,
+    reward_model: ModelArtifact,
+    reward_model_metrics: dict[str, Any],
+    ppo_prompts: pd.DataFrame,
+    judges: JudgePanel,
+    params: PPOShapingParams,
+) -> PPOTrainer:
+    """The PPO trainer of a shaping run: rewards normalised by the chosen-score statistics of
+    `reward_model_metrics`, the judge penalty, and LoRA when enabled (the stage probe builds
+    its short PPO with this too)."""
+    chosen = reward_model_metrics["score_chosen"]
+    normalisation = ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6))
+    return PPOTrainer(
+        policy=policy,
+        critic_init=reward_model,
+        score_fn=judged_score_fn(
+            reward_model, judges, ppo_prompts, params.ppo.judge_penalty, normalisation.std
+        ),
+        params=params.ppo,
+        lora=params.lora if params.lora.enabled else None,
+        normalisation=normalisation,
+    )
+
+
 def run_shaping_rounds(
     base_policy: ModelArtifact,
     reward_model: ModelArtifact,
@@ -260,17 +285,8 @@ def run_shaping_rounds(
     params: PPOShapingParams,
 ) -> ShapingResult:
     seed_everything(params.seed)
-    chosen = reward_model_metrics["score_chosen"]
-    normalisation = ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6))
-    trainer = PPOTrainer(
-        policy=base_policy,
-        critic_init=reward_model,
-        score_fn=judged_score_fn(
-            reward_model, judges, ppo_prompts, params.ppo.judge_penalty, normalisation.std
-        ),
-        params=params.ppo,
-        lora=params.lora if params.lora.enabled else None,
-        normalisation=normalisation,
+    trainer = build_ppo_trainer(
+        base_policy, reward_model, reward_model_metrics, ppo_prompts, judges, params
     )
     recorder = RoundRecorder(
         base_policy, reward_model, judges, eval_prompts, capability_probe, params

@@ -21,8 +21,8 @@ from alignment_stages.dpo.refine import refine_with_dpo
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import seed_everything
-from alignment_stages.ppo.rounds import RoundRecorder, cycle_prompts, judged_score_fn
-from alignment_stages.ppo.trainer import NonFiniteLossError, PPOTrainer, ScoreNormalisation
+from alignment_stages.ppo.rounds import RoundRecorder, build_ppo_trainer, cycle_prompts
+from alignment_stages.ppo.trainer import NonFiniteLossError
 from alignment_stages.probe.config import StageProbeParams
 
 logger = logging.getLogger(__name__)
@@ -49,22 +49,6 @@ def plain_policy(start: ModelArtifact) -> ModelArtifact:
     return ModelArtifact(copy.deepcopy(start.model).merge_and_unload(), start.tokenizer, start.kind)
 
 
-def _ppo_trainer(start, reward_model, reward_metrics, ppo_prompts, judges, shaping) -> PPOTrainer:
-    """The trainer `ppo.rounds.run_shaping_rounds` builds, for the same start and settings."""
-    chosen = reward_metrics["score_chosen"]
-    normalisation = ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6))
-    return PPOTrainer(
-        policy=start,
-        critic_init=reward_model,
-        score_fn=judged_score_fn(
-            reward_model, judges, ppo_prompts, shaping.ppo.judge_penalty, normalisation.std
-        ),
-        params=shaping.ppo,
-        lora=shaping.lora if shaping.lora.enabled else None,
-        normalisation=normalisation,
-    )
-
-
 def run_short_ppo(
     start: ModelArtifact,
     reward_model: ModelArtifact,
@@ -84,7 +68,7 @@ def run_short_ppo(
     )
     # 1. Seed, build the trainer and evaluate the start (row 0).
     seed_everything(seed)
-    trainer = _ppo_trainer(start, reward_model, reward_metrics, ppo_prompts, judges, shaping)
+    trainer = build_ppo_trainer(start, reward_model, reward_metrics, ppo_prompts, judges, shaping)
     recorder = RoundRecorder(start, reward_model, judges, eval_prompts, capability_probe, shaping)
     batches = cycle_prompts(ppo_prompts, shaping.ppo.rollout_batch_size, seed)
     # 2. Update until `updates` are done, or `budget.seconds` of training have passed.
