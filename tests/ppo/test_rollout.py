@@ -193,3 +193,31 @@ def test_cutting_a_minibatch_to_its_unpadded_window_changes_no_log_prob_or_value
         )  # fmt: skip
     torch.testing.assert_close(cut_logprobs, full_logprobs[:, :kept], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(cut_values, full_values[:, :kept], atol=1e-5, rtol=1e-5)
+
+
+def test_the_judge_penalty_is_taken_after_the_clip_and_the_reward_model_is_weighted():
+    policy = tiny_policy()
+    params = PPOParams(
+        rollout_batch_size=8,
+        response_length=6,
+        num_minibatches=2,
+        missing_eos_penalty=0.0,
+        reward_clip=3.0,
+        reward_model_weight=0.5,
+        judge_penalty=2.0,
+    )
+    # raw scores 0, -20, 4, 2, ... ; every second rollout flagged
+    raw = torch.tensor([0.0, -20.0, 4.0, 2.0] * 2)
+    flagged = torch.tensor([0.0, 2.0] * 4)
+    trainer = PPOTrainer(
+        policy,
+        reward_model_from_policy(policy),
+        lambda prompts, texts, ids: raw[: len(texts)],
+        params,
+        penalty_fn=lambda prompts, texts: flagged[: len(texts)],
+    )
+    rollout = trainer.collect_rollout(PROMPTS)
+    # 0.5 × raw, clipped to ±3, then the penalty: -20 → -10 → -3 → -5, beyond the clip
+    assert rollout.scores.tolist() == [0.0, -5.0, 2.0, -1.0] * 2
+    assert rollout.raw_scores.tolist() == raw.tolist()
+    assert trainer.update(rollout)["ppo/judge_penalty"] == pytest.approx(1.0)

@@ -101,15 +101,12 @@ def test_lora_round_snapshots_share_the_base_weights_and_keep_their_own_adapters
     assert any(not torch.equal(adapters_first[n], adapters_last[n]) for n in adapters_first)
 
 
-def test_judge_penalty_lowers_the_score_of_flagged_rollouts_only(monkeypatch):
-    monkeypatch.setattr(rounds, "score_responses", lambda rm, p, texts: torch.zeros(len(texts)))
+def test_judge_penalty_falls_on_flagged_rollouts_only():
     prompts = TABLE["prompt_messages"].tolist()[:3]
     texts = ["Simmer it.", "go away", "Rinse it."]  # JUDGES flags "go away" on benign prompts
-    score = rounds.judged_score_fn(None, JUDGES, TABLE, judge_penalty=2.0, score_std=0.5)
-    # 2 normalised units are 2 × std raw units: the trainer divides by std afterwards
-    assert score(prompts, texts, None).tolist() == [0.0, -1.0, 0.0]
-    off = rounds.judged_score_fn(None, JUDGES, TABLE, judge_penalty=0.0, score_std=0.5)
-    assert off(prompts, texts, None).tolist() == [0.0, 0.0, 0.0]
+    penalty = rounds.judge_penalty_fn(JUDGES, TABLE, judge_penalty=2.0)
+    assert penalty(prompts, texts).tolist() == [0.0, 2.0, 0.0]
+    assert rounds.judge_penalty_fn(JUDGES, TABLE, judge_penalty=0.0) is None
 
 
 def test_a_negative_judge_penalty_is_refused():

@@ -37,11 +37,17 @@ class PPOParams(StrictModel):
         10000, gt=0, description="horizon of the adaptive controller (episodes)"
     )
     missing_eos_penalty: float = Field(1.0, ge=0, description="subtracted from scores without EOS")
+    reward_model_weight: float = Field(
+        1.0,
+        gt=0,
+        description="weight of the normalised reward-model score beside the judge penalty "
+        "(Mu et al. 2024 weigh the rule-based terms against the reward model)",
+    )
     judge_penalty: float = Field(
         0.0,
         ge=0,
-        description="subtracted from the normalised score of a rollout the judge panel flags "
-        "(a rule-based reward term, Mu et al. 2024); 0 leaves the reward model alone",
+        description="subtracted, after the clip, from the score of a rollout the judge panel "
+        "flags (a rule-based reward term, Mu et al. 2024); 0 leaves the reward model alone",
     )
     reward_clip: float | None = Field(10.0, gt=0, description="clip normalised scores to ±this")
     attn_implementation: Literal["auto", "eager", "sdpa"] = Field(

@@ -22,7 +22,8 @@ class Rollout:
     ref_logprobs: torch.Tensor  # (B, R) log π_ref(a_t|s_t), logits / T
     values: torch.Tensor  # (B, R) V_old(s_t)
     raw_scores: torch.Tensor  # (B,) reward-model (or reward-function) score
-    scores: torch.Tensor  # (B,) normalised, EOS-penalised, clipped score used as the reward
+    scores: torch.Tensor  # (B,) normalised, EOS-penalised, clipped score, less penalties
+    penalties: torch.Tensor | None = None  # (B,) the judge-panel term taken from scores
 
     @property
     def responses(self) -> torch.Tensor:  # (B, R)

@@ -209,14 +209,8 @@ def judge_penalties(
     return penalty * torch.tensor([v.label == "violation" for v in verdicts], dtype=torch.float32)
 
 
-def judged_score_fn(
-    reward_model: ModelArtifact,
-    judges: JudgePanel,
-    ppo_prompts: pd.DataFrame,
-    judge_penalty: float,
-    score_std: float,
-):
-    """The reward-model score, minus `judge_penalty` (in normalised units) per flagged rollout.
+def judge_penalty_fn(judges: JudgePanel, ppo_prompts: pd.DataFrame, judge_penalty: float):
+    """`judge_penalty` (normalised units) per rollout the panel flags, or None when it is 0.
 
     A reward model learns what its pairs show; the demo's pairs do not show what a refusal of a
     real model looks like, so on SmolLM2 it pays for style, not for refusing. A rule-based term
@@ -225,7 +219,7 @@ def judged_score_fn(
     alone, so the gate's "reward up while the judges flag more" sign still reads the proxy.
     """
     if judge_penalty == 0:
-        return lambda prompts, texts, ids: score_responses(reward_model, prompts, texts)
+        return None
     categories = {
         _prompt_key(as_messages(messages)): category
         for messages, category in zip(
@@ -233,14 +227,11 @@ def judged_score_fn(
         )
     }
 
-    def score(prompts, texts, ids) -> torch.Tensor:
-        raw = score_responses(reward_model, prompts, texts)
+    def penalties(prompts, texts) -> torch.Tensor:
         prompt_categories = [categories.get(_prompt_key(p)) for p in prompts]
-        penalties = judge_penalties(judges, prompts, texts, prompt_categories, judge_penalty)
-        # The trainer divides by the chosen-score std; the penalty is meant after that division.
-        return raw - score_std * penalties.to(raw.device, raw.dtype)
+        return judge_penalties(judges, prompts, texts, prompt_categories, judge_penalty)
 
-    return score
+    return penalties
 
 
 def _mean_stats(updates: list[dict[str, float]]) -> dict[str, float]:
@@ -265,12 +256,11 @@ def build_ppo_trainer(
     return PPOTrainer(
         policy=policy,
         critic_init=reward_model,
-        score_fn=judged_score_fn(
-            reward_model, judges, ppo_prompts, params.ppo.judge_penalty, normalisation.std
-        ),
+        score_fn=lambda prompts, texts, ids: score_responses(reward_model, prompts, texts),
         params=params.ppo,
         lora=params.lora if params.lora.enabled else None,
         normalisation=normalisation,
+        penalty_fn=judge_penalty_fn(judges, ppo_prompts, params.ppo.judge_penalty),
     )
 
 

@@ -43,6 +43,8 @@ from alignment_stages.ppo.rollout import (
 
 # score_fn(prompts, response_texts, response_token_ids) -> (B,) raw scores
 ScoreFn = Callable[[Sequence[Sequence[dict]], list[str], list[list[int]]], torch.Tensor]
+# penalty_fn(prompts, response_texts) -> (B,) non-negative penalties in normalised units
+PenaltyFn = Callable[[Sequence[Sequence[dict]], list[str]], torch.Tensor]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -92,8 +94,10 @@ class PPOTrainer:
         lora: LoraParams | None = None,
         normalisation: ScoreNormalisation = ScoreNormalisation(),
         accelerator: Accelerator | None = None,
+        penalty_fn: PenaltyFn | None = None,
     ):
         self.params, self.score_fn, self.normalisation = params, score_fn, normalisation
+        self.penalty_fn = penalty_fn
         self.tokenizer = policy.tokenizer
         self.banned = unsampled_token_ids(
             self.tokenizer, eos_token_ids(policy.model, self.tokenizer)
@@ -167,7 +171,8 @@ class PPOTrainer:
             )[0]
 
     def _normalise(self, raw: torch.Tensor, has_eos: torch.Tensor) -> torch.Tensor:
-        scores = (raw - self.normalisation.mean) / self.normalisation.std
+        scores = self.params.reward_model_weight * (raw - self.normalisation.mean)
+        scores = scores / self.normalisation.std
         scores = scores - self.params.missing_eos_penalty * (~has_eos).float()
         if self.params.reward_clip is not None:
             scores = scores.clamp(-self.params.reward_clip, self.params.reward_clip)
@@ -202,6 +207,11 @@ class PPOTrainer:
         # ordinary tensors that the update may use.
         with torch.inference_mode():
             raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
+            penalties = (
+                self.penalty_fn(prompts, texts).to(device).float()
+                if self.penalty_fn is not None
+                else torch.zeros_like(raw_scores)
+            )
             logprobs, _ = response_logprobs(
                 self.unwrapped_policy,
                 query_responses,
@@ -230,7 +240,11 @@ class PPOTrainer:
             ref_logprobs=ref_logprobs * response_mask,
             values=values * response_mask,
             raw_scores=raw_scores,
-            scores=self._normalise(raw_scores, has_eos),
+            # The rule-based term comes after the clip: the clip bounds the reward model's
+            # outliers, and a penalty inside it vanished wherever the reward model's score was
+            # already near -clip (SmolLM2's answers scored -5 ± 3 normalised units).
+            scores=self._normalise(raw_scores, has_eos) - penalties,
+            penalties=penalties,
         )
 
     def _global_whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -280,6 +294,9 @@ class PPOTrainer:
         stats = {
             "ppo/reward": rollout.raw_scores.mean().item(),
             "ppo/score": rollout.scores.mean().item(),
+            "ppo/judge_penalty": (
+                rollout.penalties.mean().item() if rollout.penalties is not None else 0.0
+            ),
             "ppo/kl": sequence_kl.mean().item(),
             "ppo/non_score_reward": (-self.kl_controller.value * sequence_kl).mean().item(),
             "ppo/response_length": mask.float().sum(-1).mean().item(),
