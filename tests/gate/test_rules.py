@@ -180,3 +180,37 @@ def test_reversal_share_by_hand():
 def test_bad_gate_parameters_are_rejected(bad):
     with pytest.raises(ValueError):
         StabilityGateParams(**bad)
+
+
+def _ensemble_row(round_, proxy, heldout, spread, violation=0.40, se=0.0):
+    return {**_row(round_, proxy, violation), "proxy_reward": proxy, "heldout_reward": heldout,
+            "ensemble_spread": spread, "proxy_reward_se": se, "heldout_reward_se": se,
+            "ensemble_spread_se": se}  # fmt: skip
+
+
+def test_proxy_up_while_the_heldout_ensemble_falls_rolls_back_to_the_round_before():
+    history = _history(_ensemble_row(0, 0.0, 0.0, 0.2), _ensemble_row(1, 1.0, 0.8, 0.3),
+                       _ensemble_row(2, 2.0, 0.2, 0.4))  # fmt: skip
+    decision = decide(history, PARAMS)
+    assert decision.decision == "rollback_and_switch" and decision.selected_round == 1
+    assert "held-out reward fell -0.60" in decision.reasons[0]
+
+
+def test_an_ensemble_sign_within_noise_is_not_a_sign():
+    history = _history(_ensemble_row(0, 0.0, 0.0, 0.2, se=0.5), _ensemble_row(1, 1.0, 0.8, 0.3, se=0.5),
+                       _ensemble_row(2, 2.0, 0.2, 0.4, se=0.5))  # fmt: skip
+    assert "held-out" not in " ".join(decide(history, PARAMS).reasons)
+
+
+def test_a_growing_ensemble_spread_is_a_hacking_sign():
+    history = _history(_ensemble_row(0, 0.0, 0.0, 0.2), _ensemble_row(1, 0.5, 0.5, 0.9))
+    decision = decide(history, PARAMS)
+    assert decision.decision == "rollback_and_switch" and decision.selected_round == 0
+    assert "ensemble spread 0.90 vs 0.20" in decision.reasons[0]
+    lenient = PARAMS.model_copy(update={"max_ensemble_spread_growth": 1.0})
+    assert decide(history, lenient).decision != "rollback_and_switch"
+
+
+def test_a_history_without_heldout_members_shows_no_ensemble_sign():
+    history = _history(_ensemble_row(0, 0.0, math.nan, 0.0), _ensemble_row(1, 1.0, math.nan, 5.0))
+    assert decide(history, PARAMS).hacking_signs == {}

@@ -174,10 +174,66 @@ def stage_charts(
         "stage_metrics_chart": by_stage,
         "ppo_rounds_chart": rounds,
         "reward_kl_frontier_chart": frontier,
+        "reward_sqrt_kl_chart": reward_sqrt_kl_chart(ppo_history, gate),
     }
 
 
-def render_evaluation_report(table: pd.DataFrame, gate: dict[str, Any], sides: pd.DataFrame) -> str:
+def overoptimisation_rounds(ppo_history: pd.DataFrame) -> pd.DataFrame:
+    """Round, √KL to base, proxy and held-out reward (normalised units) of the healthy rounds;
+    an older history without the columns gives them from what it has (held-out NaN)."""
+    healthy = ppo_history[ppo_history["healthy"].astype(bool)]
+    nan = pd.Series(float("nan"), index=healthy.index)
+    return pd.DataFrame({
+        "round": healthy["round"].astype(int),
+        "checkpoint": healthy["checkpoint"],
+        "sqrt_kl_to_base": healthy.get("sqrt_kl_to_base", healthy["kl_to_base"].clip(lower=0) ** 0.5),
+        "proxy_reward": healthy.get("proxy_reward", nan),
+        "heldout_reward": healthy.get("heldout_reward", nan),
+    })  # fmt: skip
+
+
+def reward_sqrt_kl_chart(ppo_history: pd.DataFrame, gate: dict[str, Any]) -> go.Figure:
+    """Gao et al. 2022's picture: proxy and held-out reward against √KL, one point per round,
+    the round the gate selected ringed."""
+    points = overoptimisation_rounds(ppo_history)
+    selected = points[points["round"] == int(gate["selected_round"])]
+    labels = [f"r{r}" for r in points["round"]]
+    figure = go.Figure(
+        [
+            go.Scatter(name="proxy (optimised)", x=points["sqrt_kl_to_base"], y=points["proxy_reward"],
+                       mode="lines+markers+text", text=labels, textposition="top center"),
+            go.Scatter(name="held-out ensemble", x=points["sqrt_kl_to_base"], y=points["heldout_reward"],
+                       mode="lines+markers"),
+            go.Scatter(name=f"selected by the gate ({gate['decision']})", x=selected["sqrt_kl_to_base"],
+                       y=selected["proxy_reward"], mode="markers",
+                       marker={"size": 18, "symbol": "circle-open", "line": {"width": 3}}),
+        ],
+        layout={"title": "Reward against √KL to base: proxy and held-out reward models",
+                "xaxis": {"title": "√KL to base (√nats)"}, "yaxis": {"title": "reward (normalised units)"}},
+    )  # fmt: skip
+    return figure
+
+
+def _overoptimisation_table(ppo_history: pd.DataFrame, gate: dict[str, Any]) -> str:
+    points = overoptimisation_rounds(ppo_history)
+    rows = "\n".join(
+        f"| {r['round']}{' (selected)' if r['round'] == int(gate['selected_round']) else ''} | "
+        f"{r['sqrt_kl_to_base']:.3f} | {r['proxy_reward']:.3f} | {r['heldout_reward']:.3f} |"
+        for _, r in points.iterrows()
+    )
+    return (
+        "## Reward against √KL (chart: `reward_sqrt_kl_chart`)\n\n"
+        "| round | √KL to base | proxy reward | held-out reward |\n|---|---|---|---|\n"
+        f"{rows}\n"
+    )
+
+
+def render_evaluation_report(
+    table: pd.DataFrame,
+    gate: dict[str, Any],
+    sides: pd.DataFrame,
+    ppo_history: pd.DataFrame | None = None,
+) -> str:
     columns = ["policy", "reward_mean", "reward_ci_low", "reward_ci_high", "win_rate_vs_base", "violation_rate",
                "kl_to_base", "probe_perplexity", "distinct_1", "distinct_2", "length_mean", "length_std", "eos_rate",
                "reward_spread_within_prompt", "label_disagreement_within_prompt"]  # fmt: skip
@@ -198,4 +254,5 @@ def render_evaluation_report(table: pd.DataFrame, gate: dict[str, Any], sides: p
         "# Evaluation: every stage on the same prompts and seeds\n\n"
         f"Gate decision: `{gate['decision']}`, DPO started from round {gate['selected_round']} "
         f"(`{gate['selected_checkpoint']}`).\n\n{header}\n{rows}\n\n## Side by side\n\n{examples}\n"
+        + (f"\n{_overoptimisation_table(ppo_history, gate)}" if ppo_history is not None else "")
     )

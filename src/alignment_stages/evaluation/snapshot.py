@@ -6,6 +6,7 @@ the numbers are comparable: same prompts, same seeds, same judges, same reward m
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from alignment_stages.ppo.rollout import (
     sample_responses,
     unsampled_token_ids,
 )
+from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.scoring import score_responses
 
 
@@ -109,9 +111,11 @@ def evaluate_policy(
     capability_probe: pd.DataFrame,
     params: RoundEvalParams,
     previous_labels: list[str] | None = None,
+    ensemble: RewardEnsemble | None = None,
 ) -> tuple[dict[str, Any], Generations, list[str]]:
     """The behaviour snapshot of one policy: reward, violations, KL to base, probe perplexity,
-    diversity, length, EOS rate, and label flips since `previous_labels` (same order)."""
+    diversity, length, EOS rate, and label flips since `previous_labels` (same order); with an
+    `ensemble`, the proxy and held-out rewards and the ensemble's spread."""
     generations = sample_generations(policy, base, eval_prompts, params)
     rewards = score_responses(reward_model, generations.prompts, generations.texts)
     judged = judges.judge_detailed(generations.prompts, generations.texts, generations.categories)
@@ -141,6 +145,13 @@ def evaluate_policy(
     for name, judge_verdicts in judged.per_judge.items():
         metrics[judge_rate_key(name)] = violation_rate(judge_verdicts)
     metrics["kl_to_base"] = float(torch.tensor(generations.kl_to_base).mean())
+    # Gao et al. 2022 plot reward against √KL: over-optimisation bends the proxy and gold
+    # curves apart along this axis.
+    metrics["sqrt_kl_to_base"] = math.sqrt(max(metrics["kl_to_base"], 0.0))
+    if ensemble is not None:
+        metrics |= ensemble.metrics(
+            generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
+        )
     metrics["probe_perplexity"] = probe_perplexity(
         policy,
         [as_messages(p) for p in capability_probe["prompt_messages"]],

@@ -53,6 +53,12 @@ class StabilityGateParams(StrictModel):
     max_eos_drop: float = Field(
         0.3, ge=0, le=1, description="absolute fall of the EOS rate vs base"
     )
+    max_ensemble_spread_growth: float = Field(
+        0.5,
+        ge=0,
+        description="growth of the reward-model ensemble's spread over the base's (normalised "
+        "units) that counts as over-optimisation (Coste et al. 2023)",
+    )
     on_unsettled: Literal["stop", "proceed"] = Field(
         "stop",
         description="when the decision is not a switch: stop full_alignment, or warn and go on",

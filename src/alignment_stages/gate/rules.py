@@ -151,9 +151,52 @@ def hacking_signs(
         signs.append(
             f"diversity collapse: distinct-2 {row['distinct_2']:.3f} vs {base['distinct_2']:.3f}"
         )
+    signs += ensemble_signs(row, previous, base, params, z)
     eos_drop = base["eos_rate"] - row["eos_rate"]
     if eos_drop - z * _diff_se(row, base, "eos_rate") > params.max_eos_drop:
         signs.append(f"EOS rate fell {eos_drop:.2f}")
+    return signs
+
+
+def _present(row: pd.Series, key: str) -> bool:
+    value = row.get(key)
+    return value is not None and not pd.isna(value)
+
+
+def ensemble_signs(
+    row: pd.Series,
+    previous: pd.Series,
+    base: pd.Series,
+    params: StabilityGateParams,
+    z: float = 0.0,
+) -> list[str]:
+    """Over-optimisation as the reward-model ensemble sees it (a history without the ensemble
+    columns, or with one member, shows none):
+
+    - the proxy PPO optimises rises while the held-out members' reward falls: Gao et al. 2022's
+      proxy and gold curves bending apart;
+    - the members disagree more than at the base, by `max_ensemble_spread_growth`: Coste et
+      al. 2023's uncertainty sign.
+    """
+    signs = []
+    keys = ("proxy_reward", "heldout_reward")
+    if all(_present(r, k) for r in (row, previous) for k in keys):
+        proxy_up = (row["proxy_reward"] - previous["proxy_reward"]
+                    - z * _diff_se(row, previous, "proxy_reward"))  # fmt: skip
+        heldout_down = (previous["heldout_reward"] - row["heldout_reward"]
+                        - z * _diff_se(row, previous, "heldout_reward"))  # fmt: skip
+        if proxy_up > 0 and heldout_down > 0:
+            signs.append(
+                f"proxy reward up {row['proxy_reward'] - previous['proxy_reward']:+.2f} while "
+                f"the held-out reward fell {row['heldout_reward'] - previous['heldout_reward']:+.2f}"
+            )
+    if _present(row, "heldout_reward") and _present(base, "ensemble_spread"):
+        growth = row["ensemble_spread"] - base["ensemble_spread"]
+        if growth - z * _diff_se(row, base, "ensemble_spread") > params.max_ensemble_spread_growth:
+            signs.append(
+                f"ensemble spread {row['ensemble_spread']:.2f} vs {base['ensemble_spread']:.2f} "
+                f"at the base (+{growth:.2f} > {params.max_ensemble_spread_growth})"
+            )
     return signs
 
 

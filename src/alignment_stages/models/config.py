@@ -72,8 +72,20 @@ class BaseModelParams(StrictModel):
         return self
 
 
+class RewardEnsembleParams(StrictModel):
+    """Reward models beside the one PPO optimises: their disagreement, and the gap between the
+    optimised proxy and them, signal over-optimisation (Coste et al. 2023; Eisenstein et al.
+    2023). Member 0 is `reward_model`, trained on every pair; the others are held out from PPO."""
+
+    members: int = Field(1, ge=1, le=16, description="reward models in all; 1 is no ensemble")
+    bootstrap: bool = Field(
+        True, description="held-out members train on pairs resampled with replacement"
+    )
+
+
 class RewardModelParams(StrictModel):
     launcher: LauncherParams = Field(default_factory=LauncherParams)
+    ensemble: RewardEnsembleParams = Field(default_factory=RewardEnsembleParams)
     seed: int = 0
     training: TrainingParams = Field(
         default_factory=lambda: TrainingParams(epochs=1, learning_rate=1e-4)

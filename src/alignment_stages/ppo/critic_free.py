@@ -29,6 +29,7 @@ from alignment_stages.models.training import (
 )
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.rounds import RoundRecorder, ShapingResult, judge_penalties
+from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.scoring import score_responses
 from datasets import Dataset
 
@@ -141,6 +142,7 @@ def run_critic_free_rounds(
     capability_probe: pd.DataFrame,
     judges: JudgePanel,
     params: PPOShapingParams,
+    ensemble: RewardEnsemble | None = None,
 ) -> ShapingResult:
     seed_everything(params.seed)
     chosen = reward_model_metrics["score_chosen"]
@@ -167,7 +169,7 @@ def run_critic_free_rounds(
     model.config._name_or_path = reference_dir
     tokenizer = copy.deepcopy(base_policy.tokenizer)
     recorder = RoundRecorder(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params, ensemble
     )
     # One trainer for every round: Adam's moments and the learning-rate schedule run on across
     # rounds, as PPO's do; a callback closes each round after `updates_per_round` steps.

@@ -30,6 +30,7 @@ from alignment_stages.models.training import (
 )
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.trainer import NonFiniteLossError, PPOTrainer, ScoreNormalisation
+from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.scoring import score_responses
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class RoundRecorder:
         eval_prompts: pd.DataFrame,
         capability_probe: pd.DataFrame,
         params: PPOShapingParams,
+        ensemble: RewardEnsemble | None = None,
     ):
         self._evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
             policy,
@@ -82,6 +84,7 @@ class RoundRecorder:
             capability_probe,
             params.eval,
             previous,
+            ensemble,
         )
         self._params, self._tokenizer = params, base_policy.tokenizer
         metrics, _, self._labels = self._evaluate(base_policy, None)
@@ -273,13 +276,14 @@ def run_shaping_rounds(
     capability_probe: pd.DataFrame,
     judges: JudgePanel,
     params: PPOShapingParams,
+    ensemble: RewardEnsemble | None = None,
 ) -> ShapingResult:
     seed_everything(params.seed)
     trainer = build_ppo_trainer(
         base_policy, reward_model, reward_model_metrics, ppo_prompts, judges, params
     )
     recorder = RoundRecorder(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params, ensemble
     )
     # Under `accelerate launch` every process rolls out its own prompts and samples, so one
     # update sees num_processes × rollout_batch_size episodes; one process is unchanged.

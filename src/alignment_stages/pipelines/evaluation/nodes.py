@@ -44,6 +44,6 @@ def evaluate_stages(
     return {
         "stage_comparison": table,
         "eval_generations": sides,
-        "evaluation_report": render_evaluation_report(table, gate_decision, sides),
+        "evaluation_report": render_evaluation_report(table, gate_decision, sides, ppo_history),
         **stage_charts(table, ppo_history, gate_decision, gate.chaos_threshold),
     }

@@ -4,7 +4,7 @@ from alignment_stages.pipelines.evaluation.nodes import evaluate_stages
 
 OUTPUTS = (
     "stage_comparison", "eval_generations", "evaluation_report",
-    "stage_metrics_chart", "ppo_rounds_chart", "reward_kl_frontier_chart",
+    "stage_metrics_chart", "ppo_rounds_chart", "reward_kl_frontier_chart", "reward_sqrt_kl_chart",
 )  # fmt: skip
 
 

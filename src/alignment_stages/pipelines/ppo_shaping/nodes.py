@@ -23,7 +23,11 @@ def shape_policy(
     capability_probe: pd.DataFrame,
     params: PPOShapingParams,
     judges: JudgesParams,
+    reward_ensemble: dict[str, Any],
 ) -> dict[str, Any]:
+    # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
+    heldout = {name: member() if callable(member) else member
+               for name, member in reward_ensemble.items()}  # fmt: skip
     outputs = run_stage(
         "ppo_shaping",
         {
@@ -35,6 +39,7 @@ def shape_policy(
             "capability_probe": capability_probe,
             "params": params,
             "judges": judges,
+            "reward_ensemble": heldout,
         },
         params.launcher,
     )

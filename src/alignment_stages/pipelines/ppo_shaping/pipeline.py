@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "capability_probe",
                     "params:ppo_shaping",
                     "params:behaviour_judges",
+                    "reward_ensemble",
                 ],
                 outputs={
                     "ppo_policy": "ppo_policy",

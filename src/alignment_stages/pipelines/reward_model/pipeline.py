@@ -14,6 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["preference_train", "preference_val", "base_policy", "params:reward_model"],
                 outputs={
                     "reward_model_candidate": "reward_model_candidate",
+                    "reward_ensemble": "reward_ensemble",
                     "reward_model_metrics": "reward_model_metrics",
                 },
                 name="train_reward_model",
