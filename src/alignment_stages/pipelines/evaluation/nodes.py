@@ -30,8 +30,16 @@ def evaluate_stages(
     params: EvaluationParams,
     judges: JudgesParams,
     gate: StabilityGateParams,
+    ppo_round_policies: dict[str, Any],
 ) -> dict[str, Any]:
-    policies = {"base": base_policy, "ppo": ppo_policy, "dpo": dpo_policy}
+    policies = {"base": base_policy, "ppo": ppo_policy}
+    # After a rollback, the round the gate went back to is compared too: beside the hacked last
+    # round (`ppo`), it shows what the rollback saved.
+    selected = gate_decision.get("selected_checkpoint")
+    if gate_decision.get("decision") == "rollback_and_switch" and selected in ppo_round_policies:
+        member = ppo_round_policies[selected]
+        policies["rollback"] = member() if callable(member) else member
+    policies["dpo"] = dpo_policy
     table, sides = compare_stages(
         policies, reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
         params.sampling, params.side_by_side_prompts,

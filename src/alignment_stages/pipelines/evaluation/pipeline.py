@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:evaluation",
                     "params:behaviour_judges",
                     "params:stability_gate",
+                    "ppo_round_policies",
                 ],  # fmt: skip
                 outputs={name: name for name in OUTPUTS},
                 name="evaluate_stages",
