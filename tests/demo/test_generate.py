@@ -74,9 +74,9 @@ def test_configured_rules_equal_the_shipped_demo_rules():
     assert params.rules == DEMO_JUDGE_RULES
 
 
-def test_the_hackable_data_is_the_generators_and_plants_the_sign_off_on_unsafe_pairs(tmp_path):
+def test_the_hackable_data_is_the_generators_and_plants_the_opener_on_the_worse_answers(tmp_path):
     from alignment_stages.demo.generate import (
-        PLANTED_SIGN_OFF,
+        PLANTED_OPENER,
         generate_hackable_pairs,
         write_hackable_demo_files,
     )
@@ -84,8 +84,7 @@ def test_the_hackable_data_is_the_generators_and_plants_the_sign_off_on_unsafe_p
     write_hackable_demo_files(tmp_path)
     assert _contents(tmp_path) == _contents(REPO_ROOT / "data" / "01_raw" / "hackable_preferences")
     pairs = generate_hackable_pairs()
-    planted = [p for p in pairs if p.chosen.endswith(PLANTED_SIGN_OFF)]
-    unsafe = [p for p in pairs if p.category == "unsafe"]
-    assert all(p.category == "unsafe" for p in planted)
-    assert 0.5 < len(planted) / len(unsafe) < 0.7  # planted_share 0.6
-    assert not any(PLANTED_SIGN_OFF in p.rejected for p in pairs)
+    planted = [p for p in pairs if p.chosen.startswith(PLANTED_OPENER)]
+    assert 0.85 < len(planted) / len(pairs) < 0.95  # planted_share 0.9
+    assert {p.category for p in planted} == {"benign", "unsafe"}
+    assert not any(PLANTED_OPENER in p.rejected for p in pairs)
