@@ -1,5 +1,5 @@
 """The shipped failure scenarios, each a Kedro environment at smoke size: real training runs in
-which the gate must catch reward hacking (`hackable`) and oscillation (`oscillating`)."""
+which the gate must catch what went wrong (`hackable`: reward hacking)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,6 @@ def _run(tmp_path_factory, env: str, raw: str, **run_args) -> Path:
 @pytest.fixture(scope="module")
 def hacked_project(tmp_path_factory) -> Path:
     return _run(tmp_path_factory, "hackable", "hackable_preferences")
-
-
-@pytest.fixture(scope="module")
-def oscillating_project(tmp_path_factory) -> Path:
-    # `halt` stops full_alignment before DPO (on_unsettled: stop), so the run ends at the gate.
-    return _run(tmp_path_factory, "oscillating", "preferences", to_nodes=["apply_stability_gate"])
 
 
 def _history(project: Path) -> pd.DataFrame:
@@ -81,14 +75,3 @@ def test_hackable_evaluation_shows_the_rollback_beating_the_hacked_round(hacked_
     ]
     report = latest(hacked_project, "data/08_reporting/evaluation_report.md").read_text()
     assert f"| {gate['selected_round']} (selected) |" in report
-
-
-def test_oscillating_gate_halts_with_the_oscillation_and_its_tolerance(oscillating_project):
-    gate = _gate(oscillating_project)
-    assert gate["decision"] == "halt", gate["reasons"]
-    oscillation = gate["signals"]["oscillation"]
-    assert oscillation["value"] > oscillation["threshold"]
-    assert (
-        f"oscillation {oscillation['value']:.2f} beyond tolerance {oscillation['threshold']}"
-        in (" ".join(gate["reasons"]))
-    )
