@@ -13,7 +13,6 @@ Every score is in its own model's normalised units, (score − chosen mean) / ch
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,11 +89,8 @@ class RewardEnsemble:
         )
         out = {"proxy_reward": float(proxy.mean()),
                "proxy_reward_se": cluster_standard_error(proxy.tolist(), prompt_ids)}  # fmt: skip
-        if not self.heldout:
-            nan = math.nan
-            return out | {"heldout_reward": nan, "heldout_reward_se": nan,
-                          "proxy_heldout_gap": nan, "ensemble_mean": out["proxy_reward"],
-                          "ensemble_spread": 0.0, "ensemble_spread_se": 0.0}  # fmt: skip
+        if not self.heldout:  # no ensemble: nothing to compare the proxy with
+            return out
         heldout = np.stack([m.normalised(prompts, texts) for m in self.heldout])
         members = np.vstack([proxy[None, :], heldout])
         spread = members.std(axis=0, ddof=1)
