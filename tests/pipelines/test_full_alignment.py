@@ -192,15 +192,35 @@ def test_notebook_loads_and_plots_the_smoke_outputs(shaped_project, monkeypatch,
     assert sum("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) == 2
 
 
-REFERENCE = Path(__file__).parent / "reference" / "smoke_stage_comparison.json"
-# Same seed, same locked environment: the smoke run reproduces the committed numbers to float
-# summation order (thread scheduling may reorder reductions), far below any metric's noise.
+# Same seed, same locked environment, same CPU: the smoke run reproduces the committed numbers to
+# float summation order, far below any metric's noise. Another CPU's kernels round differently;
+# a sampled token flips and training carries the difference on (on 2026-12-02 one CI machine's
+# base row moved by 1.4% and its DPO KL from 6.19 to 4.80). So there is one reference per CPU
+# seen in CI, and a run must reproduce one of them: a code change that moves the numbers fails
+# on every machine.
+REFERENCES = sorted((Path(__file__).parent / "reference").glob("smoke_stage_comparison.*.json"))
 REFERENCE_TOLERANCE = {"rel": 1e-4, "abs": 1e-5}
 
 
-def test_stage_comparison_reproduces_the_committed_reference(shaped_project):
-    """Regenerate deliberately, when a change is meant to move the numbers:
-    UPDATE_REFERENCE=1 pytest tests/pipelines/test_full_alignment.py -k reference"""
+def _mismatch(current: dict, reference: dict) -> str | None:
+    """None when `current` reproduces `reference`, else the first policy and keys that differ."""
+    if set(current) != set(reference):
+        return f"policies {sorted(current)} vs {sorted(reference)}"
+    for policy, metrics in reference.items():
+        if set(current[policy]) != set(metrics):
+            return f"{policy}: columns differ"
+        expected = pytest.approx(metrics, nan_ok=True, **REFERENCE_TOLERANCE)
+        if current[policy] != expected:
+            keys = [k for k in metrics if current[policy][k] != pytest.approx(
+                metrics[k], nan_ok=True, **REFERENCE_TOLERANCE)]  # fmt: skip
+            return f"{policy}: {keys[:5]}"
+    return None
+
+
+def test_stage_comparison_reproduces_a_committed_reference(shaped_project):
+    """Regenerate deliberately, when a change is meant to move the numbers, on each CI CPU:
+    UPDATE_REFERENCE=<name> pytest tests/pipelines/test_full_alignment.py -k reference
+    writes reference/smoke_stage_comparison.<name>.json."""
     import os
 
     table = pd.read_parquet(_latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
@@ -208,14 +228,14 @@ def test_stage_comparison_reproduces_the_committed_reference(shaped_project):
         row["policy"]: {k: float(v) for k, v in row.items() if k != "policy"}
         for row in table.to_dict("records")
     }
-    if os.environ.get("UPDATE_REFERENCE") == "1":
-        REFERENCE.parent.mkdir(exist_ok=True)
-        REFERENCE.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    reference = json.loads(REFERENCE.read_text())
-    assert set(current) == set(reference)
-    for policy, metrics in reference.items():
-        assert set(current[policy]) == set(metrics), policy
-        assert current[policy] == pytest.approx(metrics, nan_ok=True, **REFERENCE_TOLERANCE), policy
+    if name := os.environ.get("UPDATE_REFERENCE"):
+        target = REFERENCES[0].parent / f"smoke_stage_comparison.{name}.json"
+        target.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert len(REFERENCES) >= 1
+    mismatches = {
+        path.name: _mismatch(current, json.loads(path.read_text())) for path in REFERENCES
+    }
+    assert None in mismatches.values(), mismatches
 
 
 def _history_at_sampling_seed(catalog, seed: int) -> pd.DataFrame:

@@ -54,11 +54,16 @@ def _kl(result: dict, run: str) -> float:
     return result["intervals"][f"{run}_kl_to_start"]["estimate"]
 
 
-def test_from_the_demo_base_the_probe_says_shape_with_ppo_first_for_each_seed(from_base):
+def test_from_the_demo_base_the_probe_says_shape_with_ppo_first_and_no_seed_says_otherwise(
+    from_base,
+):
+    """The pooled answer over 3 seeds is beyond noise. One seed's interval is 3 times wider and
+    straddles on some CPUs (seed 0's PPO-over-DPO cut was [0.003, 0.120] on one CI machine and
+    inconclusive on another), so a seed may be inconclusive but never the opposite."""
     result = from_base[0]
     assert result["start"] == "base_policy" and result["recommendation"] == SHAPE
     assert [s["seed"] for s in result["seeds"]] == [0, 1, 2]
-    assert [s["recommendation"] for s in result["seeds"]] == [SHAPE] * 3
+    assert {s["recommendation"] for s in result["seeds"]} <= {SHAPE, "inconclusive"}
     chaos = result["questions"]["chaotic"]["violation_rate"]
     assert chaos["low"] > result["questions"]["chaotic"]["chaos_threshold"]  # beyond noise
 
