@@ -116,6 +116,12 @@ def _diff_se(a: pd.Series, b: pd.Series, key: str) -> float:
     return math.hypot(_se(a, key), _se(b, key))
 
 
+def _rise_beyond_noise(row: pd.Series, other: pd.Series, key: str, z: float) -> float:
+    """`row[key] − other[key]` less `z` standard errors of the difference: above 0 only when
+    the rise clears the noise (z = 0: the point estimate)."""
+    return row[key] - other[key] - z * _diff_se(row, other, key)
+
+
 def z_score(confidence: float) -> float:
     """The two-sided normal quantile: 1.96 at 0.95, 0 at confidence 0 (point estimates)."""
     return NormalDist().inv_cdf(0.5 + confidence / 2) if confidence > 0 else 0.0
@@ -132,11 +138,8 @@ def hacking_signs(
     only when its change minus `z` standard errors still crosses the line (z = 0: point
     estimates). Probe perplexity has no sampling error: it scores a fixed text."""
     signs = []
-    reward_up = (
-        row["reward_mean"] - previous["reward_mean"] - z * _diff_se(row, previous, "reward_mean")
-    )
-    flagged_more = (row["violation_rate"] - previous["violation_rate"]
-                    - z * _diff_se(row, previous, "violation_rate"))  # fmt: skip
+    reward_up = _rise_beyond_noise(row, previous, "reward_mean", z)
+    flagged_more = _rise_beyond_noise(row, previous, "violation_rate", z)
     if reward_up > 0 and flagged_more > 0:
         signs.append("reward-model score up while the judges flag more")
     capability = (row["probe_perplexity"] - base["probe_perplexity"]) / base["probe_perplexity"]
@@ -181,10 +184,8 @@ def ensemble_signs(
     signs = []
     keys = ("proxy_reward", "heldout_reward")
     if all(_present(r, k) for r in (row, previous) for k in keys):
-        proxy_up = (row["proxy_reward"] - previous["proxy_reward"]
-                    - z * _diff_se(row, previous, "proxy_reward"))  # fmt: skip
-        heldout_down = (previous["heldout_reward"] - row["heldout_reward"]
-                        - z * _diff_se(row, previous, "heldout_reward"))  # fmt: skip
+        proxy_up = _rise_beyond_noise(row, previous, "proxy_reward", z)
+        heldout_down = _rise_beyond_noise(previous, row, "heldout_reward", z)
         if proxy_up > 0 and heldout_down > 0:
             signs.append(
                 f"proxy reward up {row['proxy_reward'] - previous['proxy_reward']:+.2f} while "
@@ -192,7 +193,7 @@ def ensemble_signs(
             )
     if _present(row, "heldout_reward") and _present(base, "ensemble_spread"):
         growth = row["ensemble_spread"] - base["ensemble_spread"]
-        if growth - z * _diff_se(row, base, "ensemble_spread") > params.max_ensemble_spread_growth:
+        if _rise_beyond_noise(row, base, "ensemble_spread", z) > params.max_ensemble_spread_growth:
             signs.append(
                 f"ensemble spread {row['ensemble_spread']:.2f} vs {base['ensemble_spread']:.2f} "
                 f"at the base (+{growth:.2f} > {params.max_ensemble_spread_growth})"

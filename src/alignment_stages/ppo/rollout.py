@@ -23,7 +23,7 @@ class Rollout:
     values: torch.Tensor  # (B, R) V_old(s_t)
     raw_scores: torch.Tensor  # (B,) reward-model (or reward-function) score
     scores: torch.Tensor  # (B,) normalised, EOS-penalised, clipped score, less penalties
-    penalties: torch.Tensor | None = None  # (B,) the judge-panel term taken from scores
+    penalties: torch.Tensor  # (B,) the judge-panel term taken from scores (zeros without one)
 
     @property
     def responses(self) -> torch.Tensor:  # (B, R)

@@ -294,9 +294,7 @@ class PPOTrainer:
         stats = {
             "ppo/reward": rollout.raw_scores.mean().item(),
             "ppo/score": rollout.scores.mean().item(),
-            "ppo/judge_penalty": (
-                rollout.penalties.mean().item() if rollout.penalties is not None else 0.0
-            ),
+            "ppo/judge_penalty": rollout.penalties.mean().item(),
             "ppo/kl": sequence_kl.mean().item(),
             "ppo/non_score_reward": (-self.kl_controller.value * sequence_kl).mean().item(),
             "ppo/response_length": mask.float().sum(-1).mean().item(),

@@ -76,17 +76,13 @@ class RewardEnsemble:
         prompts: Sequence,
         texts: Sequence[str],
         prompt_ids: Sequence[str],
-        proxy_raw: np.ndarray | None = None,
+        proxy_raw: np.ndarray,
     ) -> dict[str, float]:
         """Per policy snapshot: the proxy's and the held-out members' mean normalised reward,
         their gap, the ensemble's mean and its spread (the std across members per answer,
         averaged), each with its standard error over prompts. `proxy_raw`: the proxy's raw
-        scores of these texts, when the caller has them already."""
-        proxy = (
-            self.proxy.normalise(proxy_raw)
-            if proxy_raw is not None
-            else self.proxy.normalised(prompts, texts)
-        )
+        scores of these texts, which the evaluation has already computed."""
+        proxy = self.proxy.normalise(proxy_raw)
         out = {"proxy_reward": float(proxy.mean()),
                "proxy_reward_se": cluster_standard_error(proxy.tolist(), prompt_ids)}  # fmt: skip
         if not self.heldout:  # no ensemble: nothing to compare the proxy with

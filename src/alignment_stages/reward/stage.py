@@ -59,11 +59,10 @@ def train_reward_model_stage(
             "reward_model/member=%d accuracy=%.4f train_seconds=%.1f",
             index, metrics["accuracy"], seconds,
         )  # fmt: skip
-        if index == 0:
-            first = metrics
-    candidate = members.pop(member_name(0))
+        if index == 0:  # the proxy's full metrics; the held-out members' summary only
+            proxy_metrics = metrics
     return {
-        "reward_model_candidate": candidate,
+        "reward_model_candidate": members.pop(member_name(0)),
         "reward_ensemble": members,
-        "reward_model_metrics": {**first, "ensemble": member_metrics},
+        "reward_model_metrics": {**proxy_metrics, "ensemble": member_metrics},
     }

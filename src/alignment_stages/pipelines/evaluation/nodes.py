@@ -37,8 +37,7 @@ def evaluate_stages(
     # round (`ppo`), it shows what the rollback saved.
     selected = gate_decision.get("selected_checkpoint")
     if gate_decision.get("decision") == "rollback_and_switch" and selected in ppo_round_policies:
-        member = ppo_round_policies[selected]
-        policies["rollback"] = member() if callable(member) else member
+        policies["rollback"] = ppo_round_policies[selected]()
     policies["dpo"] = dpo_policy
     table, sides = compare_stages(
         policies, reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,

@@ -26,8 +26,7 @@ def shape_policy(
     reward_ensemble: dict[str, Any],
 ) -> dict[str, Any]:
     # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
-    heldout = {name: member() if callable(member) else member
-               for name, member in reward_ensemble.items()}  # fmt: skip
+    heldout = {name: load() for name, load in reward_ensemble.items()}
     outputs = run_stage(
         "ppo_shaping",
         {
