@@ -69,3 +69,10 @@ def test_fixed_controller_never_moves():
     controller = build_kl_controller("fixed", 0.2, 6.0, 10000)
     controller.update(100.0, 10**6)
     assert isinstance(controller, FixedKLController) and controller.value == 0.2
+
+
+def test_adaptive_controller_refuses_a_horizon_that_would_turn_beta_negative():
+    controller = AdaptiveKLController(value=0.1, target=6.0, horizon=10)
+    with pytest.raises(ValueError, match="KL horizon above 10"):
+        controller.update(current_kl=0.0, n_steps=50)  # 1 − 0.2·50/10 = 0
+    assert controller.value == 0.1

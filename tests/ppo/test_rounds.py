@@ -112,3 +112,15 @@ def test_judge_penalty_falls_on_flagged_rollouts_only():
 def test_a_negative_judge_penalty_is_refused():
     with pytest.raises(ValueError, match="judge_penalty"):
         _params(ppo={"judge_penalty": -1.0})
+
+
+@pytest.mark.parametrize("weight", [0.0, -0.5])
+def test_a_reward_model_weight_that_is_not_positive_is_refused(weight):
+    with pytest.raises(ValueError, match="reward_model_weight"):
+        _params(ppo={"reward_model_weight": weight})
+
+
+def test_a_kl_horizon_that_would_turn_beta_negative_is_refused():
+    with pytest.raises(ValueError, match="kl_horizon 4 is too short for rollout_batch_size 32"):
+        _params(ppo={"rollout_batch_size": 32, "kl_horizon": 4})
+    _params(ppo={"rollout_batch_size": 32, "kl_horizon": 4, "kl_control": "fixed"})

@@ -64,6 +64,18 @@ class PPOParams(StrictModel):
             raise ValueError("rollout_batch_size must be a multiple of num_minibatches")
         return self
 
+    @model_validator(mode="after")
+    def _kl_multiplier_positive(self) -> PPOParams:
+        # The adaptive controller multiplies β by 1 + e·n/horizon with |e| ≤ 0.2: at
+        # n ≥ 5·horizon episodes per update that is ≤ 0 and β turns negative, a KL *bonus*.
+        if self.kl_control == "adaptive" and self.rollout_batch_size >= 5 * self.kl_horizon:
+            raise ValueError(
+                f"kl_horizon {self.kl_horizon} is too short for rollout_batch_size "
+                f"{self.rollout_batch_size}: the adaptive KL controller needs kl_horizon > "
+                "rollout_batch_size / 5, or β can turn negative"
+            )
+        return self
+
 
 class RoundEvalParams(StrictModel):
     """Evaluation after every round: same prompts, same sampling seeds each time."""

@@ -16,6 +16,12 @@ class AdaptiveKLController:
     horizon: int
 
     def update(self, current_kl: float, n_steps: int) -> None:
+        if n_steps >= 5 * self.horizon:
+            # |e| ≤ 0.2, so the multiplier below is ≤ 0 and β would turn into a KL bonus
+            raise ValueError(
+                f"{n_steps} episodes per update need a KL horizon above {n_steps / 5:g} "
+                f"(kl_horizon is {self.horizon})"
+            )
         proportional_error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
         self.value *= 1.0 + proportional_error * n_steps / self.horizon
 

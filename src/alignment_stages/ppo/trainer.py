@@ -144,6 +144,13 @@ class PPOTrainer:
         self.kl_controller = build_kl_controller(
             params.kl_control, params.kl_coef, params.kl_target, params.kl_horizon
         )
+        episodes = params.rollout_batch_size * self.accelerator.num_processes
+        if params.kl_control == "adaptive" and episodes >= 5 * params.kl_horizon:
+            # the parameters check one process; this is every process's batch together
+            raise ValueError(
+                f"kl_horizon {params.kl_horizon} is too short for {episodes} episodes per update "
+                "across processes: the adaptive KL controller's β would turn negative"
+            )
         self.timings: dict[str, float] = defaultdict(float)
 
     @property
