@@ -1,9 +1,11 @@
 """The shipped failure scenarios, each a Kedro environment at smoke size: real training runs in
-which the gate must catch what went wrong (`hackable`: reward hacking)."""
+which the gate must catch what went wrong (`hackable`: reward hacking; `oscillating`: an
+over-eager KL controller that swings the behaviour from round to round)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,23 +14,29 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from alignment_stages.dpo.refine import GateNotPassedError
 from tests.conftest import REPO_ROOT, make_project
 from tests.pipelines.conftest import latest
 
 
-def _run(tmp_path_factory, env: str, raw: str, **run_args) -> Path:
+def _project(tmp_path_factory, env: str, raw: str) -> Path:
     project = make_project(tmp_path_factory.mktemp(env))
     shutil.copytree(REPO_ROOT / "data" / "01_raw" / raw, project / "data" / "01_raw" / raw,
                     dirs_exist_ok=True)  # fmt: skip
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
-        session.run(pipeline_names=["full_alignment"], **run_args)
     return project
+
+
+def _run(project: Path, env: str) -> None:
+    with KedroSession.create(project_path=project, env=env) as session:
+        session.run(pipeline_names=["full_alignment"])
 
 
 @pytest.fixture(scope="module")
 def hacked_project(tmp_path_factory) -> Path:
-    return _run(tmp_path_factory, "hackable", "hackable_preferences")
+    project = _project(tmp_path_factory, "hackable", "hackable_preferences")
+    _run(project, "hackable")
+    return project
 
 
 def _history(project: Path) -> pd.DataFrame:
@@ -75,3 +83,39 @@ def test_hackable_evaluation_shows_the_rollback_beating_the_hacked_round(hacked_
     ]
     report = latest(hacked_project, "data/08_reporting/evaluation_report.md").read_text()
     assert f"| {gate['selected_round']} (selected) |" in report
+
+
+@pytest.fixture(scope="module")
+def oscillating_project(tmp_path_factory) -> Path:
+    project = _project(tmp_path_factory, "oscillating", "preferences")
+    # `halt` is not a switch: under on_unsettled: stop the DPO node refuses to start
+    with pytest.raises(GateNotPassedError, match="stability gate decided 'halt'"):
+        _run(project, "oscillating")
+    return project
+
+
+def test_oscillating_ppo_swings_the_behaviour_as_the_kl_coefficient_overshoots(
+    oscillating_project,
+):
+    history = _history(oscillating_project)
+    violation, reward = history["violation_rate"].tolist(), history["reward_mean"].tolist()
+    assert violation[1] < violation[0] and violation[2] > violation[1]
+    assert reward[1] > reward[0] and reward[2] < reward[1]
+    # β fell after the first update (KL below target), then compounded while KL stayed above it
+    assert history["ppo/kl_coef"].iloc[2] > 2 * history["ppo/kl_coef"].iloc[1]
+
+
+def test_oscillating_gate_halts_with_the_oscillation_and_tolerance_in_its_reasons(
+    oscillating_project,
+):
+    gate = _gate(oscillating_project)
+    assert gate["decision"] == "halt"
+    oscillation = gate["signals"]["oscillation"]
+    # the swing is beyond noise: the gate's whole interval lies above the tolerance
+    assert oscillation["low"] > oscillation["threshold"] == 0.3
+    assert any(
+        re.fullmatch(r"oscillation \d\.\d\d beyond tolerance 0\.3", reason)
+        for reason in gate["reasons"]
+    )
+    assert any(reason.startswith("still chaotic") for reason in gate["reasons"])
+    assert not (oscillating_project / "data" / "06_models" / "dpo_policy").exists()
