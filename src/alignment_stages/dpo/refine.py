@@ -134,7 +134,7 @@ def refine_with_dpo(
         model=model,
         ref_model=reference,
         args=DPOConfig(
-            **(common_arguments(params.training, params.seed) | budget),
+            **(common_arguments(params.training, params.seed, model) | budget),
             beta=params.beta,
             loss_type=list(params.loss_type),
             loss_weights=params.loss_weights,

@@ -30,6 +30,7 @@ from alignment_stages.judges.panel import JudgePanel, judge_rate_key
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.ppo.config import RoundEvalParams
 from alignment_stages.ppo.rollout import (
     encode_prompts,
@@ -77,7 +78,8 @@ def sample_generations(
     was_training = model.training
     model.eval()
     batches = range(0, len(out.prompts), params.batch_size)
-    with torch.random.fork_rng(devices=[]):
+    precision = resolve_precision(params.precision, model, device)
+    with torch.random.fork_rng(devices=[]), autocast(precision, device):
         torch.manual_seed(params.seed)
         for start in tqdm(batches, desc="evaluation sampling", unit="batch"):
             batch = out.prompts[start : start + params.batch_size]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from alignment_stages.parameters import LauncherParams, StrictModel
@@ -17,6 +19,11 @@ class TrainingParams(StrictModel):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     logging_steps: int = Field(10, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16 autocast with fp32 master weights (TrainingArguments.bf16); auto: "
+        "bf16 where the device runs it fast and the model is large enough (models.precision)",
+    )
 
 
 class TinyModelParams(StrictModel):

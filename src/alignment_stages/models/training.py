@@ -12,6 +12,7 @@ import torch
 from transformers import TrainerCallback, set_seed
 
 from alignment_stages.models.config import TrainingParams
+from alignment_stages.models.precision import Precision, resolve_precision
 
 
 class TrainingDivergedError(RuntimeError):
@@ -60,18 +61,25 @@ def seed_everything(seed: int) -> None:
     set_seed(seed, deterministic=torch.cuda.is_available())
 
 
-def device_arguments() -> dict[str, Any]:
-    """bf16 and gradient checkpointing only pay off on a GPU; on CPU they were 3-8x slower."""
-    if torch.cuda.is_available():
-        return {
-            "use_cpu": False,
-            "bf16": torch.cuda.is_bf16_supported(),
-            "gradient_checkpointing": False,
-        }
-    return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
+def device_arguments(
+    precision: Precision = "auto", model: torch.nn.Module | None = None
+) -> dict[str, Any]:
+    """Device and precision arguments of a TRL config. Gradient checkpointing stays off: on CPU
+    it was 3-8x slower. bf16 is the resolved `precision` (models.precision): at the demo's tiny
+    sizes it was slower on CPU too, at SmolLM2's it is not."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if model is not None:
+        bf16 = resolve_precision(precision, model, device) == "bf16"
+    else:
+        bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                       and torch.cuda.is_bf16_supported())  # fmt: skip
+    return {"use_cpu": device.type == "cpu", "bf16": bf16, "fp16": False,
+            "gradient_checkpointing": False}  # fmt: skip
 
 
-def common_arguments(params: TrainingParams, seed: int) -> dict[str, Any]:
+def common_arguments(
+    params: TrainingParams, seed: int, model: torch.nn.Module | None = None
+) -> dict[str, Any]:
     """Trainer arguments shared by SFT, reward and DPO configs. Checkpoints are not written
     mid-run: the catalog saves the finished model atomically instead."""
     return {
@@ -90,7 +98,7 @@ def common_arguments(params: TrainingParams, seed: int) -> dict[str, Any]:
         "data_seed": seed,
         "dataloader_num_workers": 0,
         "max_length": params.max_length,
-        **device_arguments(),
+        **device_arguments(params.precision, model),
     }
 
 

@@ -57,6 +57,12 @@ class PPOParams(StrictModel):
     max_approx_kl: float = Field(
         1.0, gt=0, description="hard ceiling on approx KL per update; above it the run stops"
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16 autocast for rollout, scoring and optimisation with fp32 weights and "
+        "fp32 log-prob, loss and advantage maths; auto: bf16 where the device runs it fast and "
+        "the policy is large enough (models.precision), fp32 elsewhere",
+    )
 
     @model_validator(mode="after")
     def _minibatches_fit(self) -> PPOParams:
@@ -86,6 +92,11 @@ class RoundEvalParams(StrictModel):
     seed: int = Field(1234, description="sampling seed, identical for every round and policy")
     batch_size: int = Field(64, gt=0)
     max_prompts: int | None = Field(None, gt=0, description="evaluate on the first N prompts only")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16 autocast for sampling and the KL log-probs (fp32 maths after them); "
+        "auto as in models.precision. Scores and probe perplexity stay fp32",
+    )
 
 
 class CriticFreeParams(StrictModel):

@@ -21,6 +21,7 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.models.lora import lora_config
+from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.training import copy_sharing_frozen
 from alignment_stages.ppo.advantages import (
     generalized_advantage_estimation,
@@ -151,6 +152,9 @@ class PPOTrainer:
                 f"kl_horizon {params.kl_horizon} is too short for {episodes} episodes per update "
                 "across processes: the adaptive KL controller's β would turn negative"
             )
+        self.precision = resolve_precision(
+            params.precision, self.unwrapped_policy, self.accelerator.device
+        )
         self.timings: dict[str, float] = defaultdict(float)
 
     @property
@@ -192,14 +196,15 @@ class PPOTrainer:
         start = time.perf_counter()
         input_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, device)
         self.unwrapped_policy.eval()
-        query_responses, attention_mask, response_mask, has_eos = sample_responses(
-            self.unwrapped_policy,
-            self.tokenizer,
-            input_ids,
-            prompt_mask,
-            p.response_length,
-            p.temperature,
-        )
+        with autocast(self.precision, device):
+            query_responses, attention_mask, response_mask, has_eos = sample_responses(
+                self.unwrapped_policy,
+                self.tokenizer,
+                input_ids,
+                prompt_mask,
+                p.response_length,
+                p.temperature,
+            )
         self.timings["generation"] += time.perf_counter() - start
 
         # 2. Score: the reward on the text up to the first EOS; π_old, π_ref and V_old.
@@ -212,7 +217,7 @@ class PPOTrainer:
         texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
         # Inference mode skips autograd bookkeeping; the products below, taken outside it, are
         # ordinary tensors that the update may use.
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, device):
             raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
             penalties = (
                 self.penalty_fn(prompts, texts).to(device).float()
@@ -332,10 +337,11 @@ class PPOTrainer:
         mb_attention = rollout.attention_mask[mb_index, first : ctx + kept]
         mb_mask = rollout.response_mask[mb_index, :kept]
         ctx -= first
-        new_logprobs, entropy = response_logprobs(
-            self.policy, mb_query_responses, mb_attention, ctx, p.temperature, self.banned
-        )
-        new_values = response_values(self.value_model, mb_query_responses, mb_attention, ctx)
+        with autocast(self.precision, self.accelerator.device):
+            new_logprobs, entropy = response_logprobs(
+                self.policy, mb_query_responses, mb_attention, ctx, p.temperature, self.banned
+            )
+            new_values = response_values(self.value_model, mb_query_responses, mb_attention, ctx)
         policy_loss = clipped_policy_loss(
             new_logprobs,
             rollout.logprobs[mb_index, :kept],

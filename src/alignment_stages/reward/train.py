@@ -70,7 +70,7 @@ def train_reward_model(
     trainer = RewardTrainer(
         model=initial.model,
         args=RewardConfig(
-            **common_arguments(params.training, params.seed),
+            **common_arguments(params.training, params.seed, initial.model),
             center_rewards_coefficient=params.center_rewards_coefficient,
         ),
         train_dataset=preference_dataset(preference_train),

@@ -1,0 +1,56 @@
+"""`precision: auto | fp32 | bf16`: bf16 autocast for the matrix products, fp32 for the rest.
+
+Under `torch.autocast` the weights stay fp32 (the optimiser's master copy) and only the matrix
+products run in bf16; every log-prob, loss and advantage here is taken after an explicit
+`.float()` (models.logprobs, ppo.rollout.TokenValueModel, the sampler's float64 softmax), as
+mixed-precision training prescribes (Micikevicius et al. 2018, "Mixed Precision Training").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal
+
+import torch
+
+Precision = Literal["auto", "fp32", "bf16"]
+
+# Below this many parameters per-operator overhead dominates and bf16's casts cost more than its
+# faster products save (../shared/LEARNED.md: bf16 was slower for the 459k demo model); at
+# SmolLM2-135M a forward ran 3.3x faster on the avx512_bf16 CPU.
+AUTO_BF16_MIN_PARAMETERS = 50_000_000
+
+
+def device_runs_bf16_fast(device: torch.device) -> bool:
+    """CUDA with bf16 support, or a CPU with avx512_bf16 or AMX tiles."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(
+            getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+            or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+        )
+    return False
+
+
+def resolve_precision(
+    requested: Precision, model: torch.nn.Module, device: torch.device
+) -> Literal["fp32", "bf16"]:
+    """The precision a stage runs at: `auto` is bf16 where the device runs it fast and the model
+    is large enough for the products to dominate, fp32 elsewhere."""
+    if requested != "auto":
+        return requested
+    if not device_runs_bf16_fast(device):
+        return "fp32"
+    if device.type == "cuda":
+        return "bf16"  # tensor cores: bf16 at every size
+    parameters = sum(p.numel() for p in model.parameters())
+    return "bf16" if parameters >= AUTO_BF16_MIN_PARAMETERS else "fp32"
+
+
+def autocast(precision: Literal["fp32", "bf16"], device: torch.device):
+    """A bf16 autocast context for `bf16`, a no-op for `fp32`."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -1,0 +1,113 @@
+"""`precision`: bf16 autocast with fp32 weights and fp32 log-prob and loss maths."""
+
+import math
+
+import pytest
+import torch
+
+from alignment_stages.models import precision
+from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.precision import autocast, resolve_precision
+from alignment_stages.models.training import device_arguments
+from alignment_stages.ppo.config import PPOParams
+from alignment_stages.ppo.trainer import PPOTrainer
+from alignment_stages.reward.train import reward_model_from_policy
+from tests.models.tiny import tiny_policy
+
+PROMPTS = [
+    [{"role": "user", "content": "How do I cook rice?"}],
+    [{"role": "user", "content": "Go?"}],
+] * 4
+CPU = torch.device("cpu")
+# bf16 keeps 8 bits of mantissa: a log-prob of the tiny policy moves by at most this much
+LOGPROB_TOLERANCE = 0.05
+
+
+def _trainer(**overrides):
+    policy = tiny_policy()
+    params = PPOParams(rollout_batch_size=8, response_length=6, num_minibatches=2, **overrides)
+    score = lambda prompts, texts, ids: torch.randn(len(texts))  # noqa: E731
+    return policy, PPOTrainer(policy, reward_model_from_policy(policy), score, params)
+
+
+def test_auto_keeps_fp32_for_a_tiny_model_and_picks_bf16_at_real_size(monkeypatch):
+    model = tiny_policy().model
+    assert resolve_precision("fp32", model, CPU) == "fp32"
+    assert resolve_precision("bf16", model, CPU) == "bf16"
+    monkeypatch.setattr(precision, "device_runs_bf16_fast", lambda device: True)
+    assert resolve_precision("auto", model, CPU) == "fp32"  # overhead dominates at this size
+    monkeypatch.setattr(precision, "AUTO_BF16_MIN_PARAMETERS", 1)
+    assert resolve_precision("auto", model, CPU) == "bf16"
+    monkeypatch.setattr(precision, "device_runs_bf16_fast", lambda device: False)
+    assert resolve_precision("auto", model, CPU) == "fp32"  # no fast bf16 on this device
+
+
+def test_bf16_log_probs_agree_with_fp32_and_stay_fp32():
+    policy = tiny_policy()
+    torch.manual_seed(0)
+    ids = torch.randint(3, policy.tokenizer.vocab_size, (4, 12))
+    mask = torch.ones_like(ids)
+    fp32, _ = response_logprobs(policy.model, ids, mask, 6)
+    with autocast("bf16", CPU):
+        bf16, _ = response_logprobs(policy.model, ids, mask, 6)
+    assert bf16.dtype == torch.float32
+    assert not torch.equal(bf16, fp32)  # the products really ran in bf16
+    torch.testing.assert_close(bf16, fp32, atol=LOGPROB_TOLERANCE, rtol=0)
+
+
+def test_bf16_ppo_starts_at_kl_zero_and_ratio_one():
+    _, trainer = _trainer(precision="bf16", learning_rate=1e-12)
+    assert trainer.precision == "bf16"
+    torch.manual_seed(0)
+    rollout = trainer.collect_rollout(PROMPTS)
+    # The same weights, but the policy's require grad and the reference's do not, and the two go
+    # through different bf16 kernels: measured 2.5e-4 apart at most, so KL 0 within 1e-3/token.
+    torch.testing.assert_close(rollout.logprobs, rollout.ref_logprobs, atol=1e-3, rtol=0)
+    stats = trainer.update(rollout)
+    assert stats["ppo/kl"] == pytest.approx(0.0, abs=1e-3 * 6)
+    assert stats["ppo/approx_kl"] < 1e-4 and stats["ppo/clipfrac"] == 0.0
+
+
+def test_bf16_ppo_trains_with_finite_losses_and_fp32_weights():
+    _, trainer = _trainer(precision="bf16", learning_rate=1e-3)
+    before = [p.detach().clone() for p in trainer.unwrapped_policy.parameters()]
+    torch.manual_seed(0)
+    for _ in range(3):
+        stats = trainer.step(PROMPTS)
+        assert all(math.isfinite(value) for value in stats.values()), stats
+    after = list(trainer.unwrapped_policy.parameters())
+    assert all(p.dtype == torch.float32 for p in after)  # fp32 master weights
+    assert any(not torch.equal(b, p) for b, p in zip(before, after, strict=True))
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        PPOParams(precision="fp16")
+
+
+def test_trl_stages_get_bf16_from_the_resolved_precision():
+    model = tiny_policy().model
+    assert device_arguments("auto", model)["bf16"] is False  # tiny: fp32 on this CPU or none
+    assert device_arguments("bf16", model)["bf16"] is True
+    assert device_arguments("fp32", model)["bf16"] is False
+
+
+def test_a_bf16_reward_model_trains_on_cpu_with_a_finite_loss_and_fp32_weights():
+    import pandas as pd
+
+    from alignment_stages.models.config import RewardModelParams
+    from alignment_stages.reward.train import train_reward_model
+
+    pairs = pd.DataFrame(
+        {
+            "prompt_messages": [PROMPTS[0]] * 16,
+            "chosen": ["Rinse it, then simmer it."] * 16,
+            "rejected": ["Go away."] * 16,
+        }
+    )
+    params = RewardModelParams(
+        training={"epochs": 1, "batch_size": 8, "max_length": 64, "precision": "bf16"}
+    )
+    trained = train_reward_model(pairs, tiny_policy(), params)
+    assert all(p.dtype == torch.float32 for p in trained.model.parameters())
+    assert all(torch.isfinite(p).all() for p in trained.model.parameters())
