@@ -48,3 +48,20 @@ def test_bad_benchmark_arguments_stop_before_any_work(argv, monkeypatch, capsys)
     with pytest.raises(SystemExit):
         ppo_throughput.main()
     assert "must be" in capsys.readouterr().err
+
+
+def test_the_precision_benchmark_times_both_precisions_on_the_real_update_path():
+    ppo_precision = pytest.importorskip("ppo_precision")
+    from alignment_stages.reward.train import reward_model_from_policy
+    from tests.models.tiny import tiny_policy
+
+    policy = tiny_policy()
+    args = argparse.Namespace(batch_size=4, response_length=4, updates=1, lora_r=2)
+    results = [
+        ppo_precision.time_updates(policy, reward_model_from_policy(policy), args, precision)
+        for precision in ("fp32", "bf16")
+    ]
+    assert [r["precision"] for r in results] == ["fp32", "bf16"]
+    for result in results:
+        assert result["seconds_per_update"] > 0 and result["matmul_gflops"] > 0
+        assert set(result["split_seconds_per_update"]) == {"generation", "scoring", "optimisation"}
