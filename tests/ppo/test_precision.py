@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from alignment_stages.models import precision
 from alignment_stages.models.logprobs import response_logprobs
@@ -111,3 +113,30 @@ def test_a_bf16_reward_model_trains_on_cpu_with_a_finite_loss_and_fp32_weights()
     trained = train_reward_model(pairs, tiny_policy(), params)
     assert all(p.dtype == torch.float32 for p in trained.model.parameters())
     assert all(torch.isfinite(p).all() for p in trained.model.parameters())
+
+
+def test_an_fp32_ppo_run_after_a_bf16_trainer_in_the_same_process_stays_fp32():
+    # A TRL trainer with bf16 leaves accelerate's per-process state at mixed_precision 'bf16';
+    # a PPO trainer built after it, as in one `kedro run`, must not inherit that autocast.
+    Accelerator(cpu=True, mixed_precision="bf16")
+    policy, trainer = _trainer(precision="fp32")
+    assert trainer.accelerator.mixed_precision == "no"
+    torch.manual_seed(0)
+    ids = torch.randint(3, policy.tokenizer.vocab_size, (4, 12))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        reference, _ = response_logprobs(policy.model, ids, mask, 6)
+        trained, _ = response_logprobs(trainer.policy, ids, mask, 6)
+    torch.testing.assert_close(trained, reference, atol=1e-6, rtol=0)
+
+
+def test_an_accelerator_with_its_own_mixed_precision_is_refused():
+    policy = tiny_policy()
+    score = lambda prompts, texts, ids: torch.randn(len(texts))  # noqa: E731
+    AcceleratorState._reset_state()
+    accelerator = Accelerator(cpu=True, mixed_precision="bf16")
+    with pytest.raises(ValueError, match="mixed_precision 'bf16'.*set ppo.precision"):
+        PPOTrainer(
+            policy, reward_model_from_policy(policy), score, PPOParams(), accelerator=accelerator
+        )
+    AcceleratorState._reset_state()

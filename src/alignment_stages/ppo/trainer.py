@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from peft import get_peft_model
 
 from alignment_stages.models.artifacts import ModelArtifact
@@ -85,6 +86,23 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return float("nan") if variance == 0 else (1.0 - residual_variance / variance).item()
 
 
+def ppo_accelerator() -> Accelerator:
+    """An Accelerator without mixed precision: PPO applies `precision` itself, around the
+    matrix products only (models.precision).
+
+    accelerate keeps one AcceleratorState per process. A TRL trainer that ran with bf16 earlier in
+    the same process (the reward model, in a `kedro run`) leaves it at mixed_precision 'bf16', and
+    a plain `Accelerator()` inherits that: every forward, the critic's and the fp32 log-probs
+    included, then ran under bf16 autocast whatever `ppo.precision` said. So the accelerator part
+    is reset, as transformers' TrainingArguments does before each trainer; the process group
+    (PartialState) is kept.
+    """
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision", "no") != "no":
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+
+
 class PPOTrainer:
     def __init__(
         self,
@@ -103,7 +121,12 @@ class PPOTrainer:
         self.banned = unsampled_token_ids(
             self.tokenizer, eos_token_ids(policy.model, self.tokenizer)
         )
-        self.accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        self.accelerator = accelerator or ppo_accelerator()
+        if self.accelerator.mixed_precision != "no":
+            raise ValueError(
+                f"the accelerator's mixed_precision '{self.accelerator.mixed_precision}' would "
+                "autocast every forward, the fp32 log-probs included; set ppo.precision instead"
+            )
         # The policy trains on a copy: the input artifact (the base policy) stays untouched for
         # later stages. With LoRA the reference is the same weights with the adapter disabled;
         # without it, the untouched input model is the reference, so there is no second copy.
