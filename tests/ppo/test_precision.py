@@ -140,3 +140,16 @@ def test_an_accelerator_with_its_own_mixed_precision_is_refused():
             policy, reward_model_from_policy(policy), score, PPOParams(), accelerator=accelerator
         )
     AcceleratorState._reset_state()
+
+
+def test_an_explicit_bf16_on_a_device_without_fast_bf16_warns(monkeypatch, caplog):
+    model = tiny_policy().model
+    monkeypatch.setattr(precision, "device_runs_bf16_fast", lambda device: False)
+    with caplog.at_level("WARNING", logger="alignment_stages.models.precision"):
+        assert resolve_precision("bf16", model, CPU) == "bf16"  # asked for, so honoured
+    assert "without fast bf16" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(precision, "device_runs_bf16_fast", lambda device: True)
+    with caplog.at_level("WARNING", logger="alignment_stages.models.precision"):
+        resolve_precision("bf16", model, CPU)
+    assert "without fast bf16" not in caplog.text
