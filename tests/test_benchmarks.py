@@ -50,18 +50,47 @@ def test_bad_benchmark_arguments_stop_before_any_work(argv, monkeypatch, capsys)
     assert "must be" in capsys.readouterr().err
 
 
-def test_the_precision_benchmark_times_both_precisions_on_the_real_update_path():
-    ppo_precision = pytest.importorskip("ppo_precision")
-    from alignment_stages.reward.train import reward_model_from_policy
+def test_ours_at_bf16_with_lora_reports_mfu_and_the_bandwidth_bound(models):
+    # small probes: without avx512_bf16 a 2048² bf16 matmul alone takes minutes
+    args = argparse.Namespace(
+        **vars(ARGS), lora_r=2, device="cpu", peak_size=64, bandwidth_mebibytes=4
+    )
+    result = ppo_throughput.run_ours(models, args, "bf16")
+    assert result["precision"] == "bf16"
+    # a 64² probe is no peak, so only the sign is checked here; the 2048² one is the real peak
+    assert result["mfu"] > 0 and result["mfu_scoring"] > 0 and result["peak_gflops"] > 0
+    assert result["generation_bound_tokens_per_second"] > result["generation_tokens_per_second"] > 0
+
+
+def test_dense_parameters_count_a_tied_head_once_and_leave_lora_out():
+    from peft import LoraConfig, get_peft_model
+
     from tests.models.tiny import tiny_policy
 
-    policy = tiny_policy()
-    args = argparse.Namespace(batch_size=4, response_length=4, updates=1, lora_r=2)
-    results = [
-        ppo_precision.time_updates(policy, reward_model_from_policy(policy), args, precision)
-        for precision in ("fp32", "bf16")
-    ]
-    assert [r["precision"] for r in results] == ["fp32", "bf16"]
-    for result in results:
-        assert result["seconds_per_update"] > 0 and result["matmul_gflops"] > 0
-        assert set(result["split_seconds_per_update"]) == {"generation", "scoring", "optimisation"}
+    model = tiny_policy().model
+    c = model.config
+    head = c.vocab_size * c.hidden_size
+    kv = c.hidden_size * c.num_key_value_heads // c.num_attention_heads
+    per_layer = (
+        2 * c.hidden_size**2 + 2 * c.hidden_size * kv + 3 * c.hidden_size * c.intermediate_size
+    )
+    assert ppo_throughput.dense_parameters(model) == c.num_hidden_layers * per_layer + head
+    lora = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    assert ppo_throughput.dense_parameters(lora) == c.num_hidden_layers * per_layer + head
+
+
+def test_update_flops_follow_two_four_and_six_n_per_token():
+    flops = ppo_throughput.update_flops(100, 10, 3, 3, epochs=2, lora=True)
+    assert flops["scoring"] == 2 * 100 * (2 * 10 + 3 + 3)
+    assert flops["optimisation"] == 2 * 100 * (4 * 10 + 6 * 3)
+    assert ppo_throughput.update_flops(100, 10, 3, 3, epochs=2, lora=False)[
+        "optimisation"
+    ] == 2 * 100 * (6 * 10 + 6 * 3)
+
+
+@pytest.mark.parametrize("argv", [["--precisions", "fp16"], ["--lora-r", "-1"]])
+def test_bad_precision_and_rank_arguments_stop_before_any_work(argv, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["ppo_throughput.py", *argv])
+    with pytest.raises(SystemExit):
+        ppo_throughput.main()
+    assert "must be" in capsys.readouterr().err

@@ -75,6 +75,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=4, help="measured PPO updates")
     parser.add_argument("--warmup-updates", type=int, default=1, help="untimed updates first")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lora-r", type=int, default=0,
+                        help="LoRA rank on the attention projections (0: full fine-tune)")  # fmt: skip
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     if args.updates < 1 or args.warmup_updates < 0:
         parser.error("--updates must be >= 1 and --warmup-updates >= 0")
@@ -124,7 +128,15 @@ def main() -> None:
         raise ValueError("the tokenizer needs a pad token distinct from EOS")
     load = {"dtype": torch.float32, "use_safetensors": True}
     policy = AutoModelForCausalLM.from_pretrained(policy_dir, **load)
-    ref_policy = AutoModelForCausalLM.from_pretrained(policy_dir, **load)
+    # With LoRA the reference is the policy with its adapter disabled, TRL's own peft path.
+    ref_policy = None if args.lora_r else AutoModelForCausalLM.from_pretrained(policy_dir, **load)
+    peft_config = None
+    if args.lora_r:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0,
+                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                 task_type="CAUSAL_LM")  # fmt: skip
     value_model = AutoModelForSequenceClassification.from_pretrained(
         reward_dir, num_labels=1, **load
     )
@@ -139,9 +151,10 @@ def main() -> None:
         config = PPOConfig(
             output_dir=output_dir,
             seed=args.seed,
-            # CPU, fp32: TRL's config turns bf16 on unless told otherwise.
-            use_cpu=True,
-            bf16=False,
+            # TRL's config turns bf16 on unless told otherwise; here it is the asked-for precision
+            # (bf16 is accelerate's autocast; TRL also casts the LoRA modules to bf16).
+            use_cpu=args.device == "cpu",
+            bf16=args.precision == "bf16",
             fp16=False,
             report_to="none",
             save_strategy="no",
@@ -175,6 +188,7 @@ def main() -> None:
             reward_model=reward_model,
             value_model=value_model,
             train_dataset=train_dataset,
+            peft_config=peft_config,
             callbacks=[clock],
         )
         with contextlib.redirect_stdout(sys.stderr):
@@ -200,6 +214,9 @@ def main() -> None:
         "ppo_epochs": args.ppo_epochs,
         "num_mini_batches": args.num_mini_batches,
         "prompts": args.prompts,
+        "lora_r": args.lora_r,
+        "precision": args.precision,
+        "device": args.device,
         # ru_maxrss is in KiB on Linux: the whole process, model loading included.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(),

@@ -1,5 +1,5 @@
 """`stage_probe` on the smoke run's policies: from the demo base it says "shape with PPO
-first", from the demo's PPO policy "settle with DPO", for each of 3 seeds, with equal budgets
+first" (or, where PPO's swing is not known to be small, inconclusive), from the demo's PPO policy "settle with DPO", for each of 3 seeds, with equal budgets
 and both runs moving; any start by name, round or path, with `--load-versions` honoured."""
 
 from __future__ import annotations
@@ -54,18 +54,30 @@ def _kl(result: dict, run: str) -> float:
     return result["intervals"][f"{run}_kl_to_start"]["estimate"]
 
 
-def test_from_the_demo_base_the_probe_says_shape_with_ppo_first_and_no_seed_says_otherwise(
+def test_from_the_demo_base_the_probe_says_shape_with_ppo_first_unless_oscillation_is_unsure(
     from_base,
 ):
-    """The pooled answer over 3 seeds is beyond noise. One seed's interval is 3 times wider and
-    straddles on some CPUs (seed 0's PPO-over-DPO cut was [0.003, 0.120] on one CI machine and
-    inconclusive on another), so a seed may be inconclusive but never the opposite."""
+    """Chaos and PPO's net gain are beyond noise on every CPU tried; the pooled answer is "shape
+    with PPO first" where PPO's swing across updates is within tolerance. That swing is the
+    fragile part: on an AMD EPYC without avx512 the matmuls round differently, the three probe
+    runs took other paths, and the across-updates oscillation read 0.80 [0.32, 0.99], so the
+    probe said inconclusive and asked for more seeds. It must never say the opposite."""
     result = from_base[0]
-    assert result["start"] == "base_policy" and result["recommendation"] == SHAPE
+    assert result["start"] == "base_policy"
     assert [s["seed"] for s in result["seeds"]] == [0, 1, 2]
-    assert {s["recommendation"] for s in result["seeds"]} <= {SHAPE, "inconclusive"}
     chaos = result["questions"]["chaotic"]["violation_rate"]
     assert chaos["low"] > result["questions"]["chaotic"]["chaos_threshold"]  # beyond noise
+    assert result["intervals"]["ppo_net_gain_over_dpo"]["low"] > 0  # PPO pays, beyond noise
+    assert {result["recommendation"]} | {s["recommendation"] for s in result["seeds"]} <= {
+        SHAPE,
+        "inconclusive",
+    }
+    oscillation = result["questions"]["oscillation"]
+    if result["recommendation"] == SHAPE:
+        assert oscillation["low"] <= oscillation["oscillation_tolerance"]
+    else:  # inconclusive only because the swing is not known to be small
+        assert oscillation["low"] > oscillation["oscillation_tolerance"]
+        assert any("oscillation" in step for step in result["to_decide"])
 
 
 def test_from_the_demo_ppo_policy_it_says_settle_with_dpo_for_each_seed(from_ppo):
