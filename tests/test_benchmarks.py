@@ -94,3 +94,20 @@ def test_bad_precision_and_rank_arguments_stop_before_any_work(argv, monkeypatch
     with pytest.raises(SystemExit):
         ppo_throughput.main()
     assert "must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lora_r", [0, 2])
+def test_the_reward_benchmark_times_real_reward_training_steps(lora_r):
+    reward_throughput = pytest.importorskip("reward_throughput")
+    args = argparse.Namespace(steps=3, batch_size=2, max_length=256, lora_r=lora_r)
+    result = reward_throughput.time_training(reward_throughput.base_policy("smoke"), args, "fp32")
+    assert result["pairs_per_second"] > 0 and result["seconds_per_step"] > 0
+
+
+@pytest.mark.parametrize("argv", [["--steps", "1"], ["--precisions", "fp16"], ["--lora-r", "-2"]])
+def test_bad_reward_benchmark_arguments_stop_before_any_work(argv, monkeypatch, capsys):
+    reward_throughput = pytest.importorskip("reward_throughput")
+    monkeypatch.setattr(sys, "argv", ["reward_throughput.py", "--size", "smoke", *argv])
+    with pytest.raises(SystemExit):
+        reward_throughput.main()
+    assert "must be" in capsys.readouterr().err

@@ -63,8 +63,13 @@ def preference_dataset(pairs: pd.DataFrame) -> Dataset:
 
 
 def train_reward_model(
-    preference_train: pd.DataFrame, base_policy: ModelArtifact, params: RewardModelParams
+    preference_train: pd.DataFrame,
+    base_policy: ModelArtifact,
+    params: RewardModelParams,
+    callbacks: list | None = None,
 ) -> ModelArtifact:
+    """Bradley-Terry reward training with TRL's RewardTrainer; `callbacks` are extra
+    TrainerCallbacks (benchmarks/reward_throughput.py times the steps with one)."""
     seed_everything(params.seed)
     initial = reward_model_from_policy(base_policy)
     trainer = RewardTrainer(
@@ -76,7 +81,7 @@ def train_reward_model(
         train_dataset=preference_dataset(preference_train),
         processing_class=initial.tokenizer,
         peft_config=lora_config(params.lora, "SEQ_CLS"),
-        callbacks=[FiniteLossGuard("reward_model")],
+        callbacks=[FiniteLossGuard("reward_model"), *(callbacks or [])],
     )
     result = trainer.train()
     check_final_loss("reward_model", result.training_loss)
