@@ -64,6 +64,17 @@ class UpdateClock(TrainerCallback):
         self.update_ends.append(time.perf_counter())
 
 
+def own_peak_rss_mb() -> float:
+    """VmHWM, the high-water mark of this process's memory map (reset by exec); ru_maxrss where
+    /proc is missing."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, required=True, help="dir with policy/ and reward/")
@@ -217,8 +228,9 @@ def main() -> None:
         "lora_r": args.lora_r,
         "precision": args.precision,
         "device": args.device,
-        # ru_maxrss is in KiB on Linux: the whole process, model loading included.
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # This process's own peak, model loading included. Not ru_maxrss: Linux carries the
+        # parent's high-water mark across fork and exec, so it reported the benchmark's own peak.
+        "peak_rss_mb": own_peak_rss_mb(),
         "torch_threads": torch.get_num_threads(),
         "last_update_eos_tokens": last_log.get("val/num_eos_tokens"),
         "versions": {
