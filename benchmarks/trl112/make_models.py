@@ -66,8 +66,7 @@ def write_benchmark_models(out_dir: Path, seed: int = 0, size: str = "default") 
     else:
         pairs = generate_demo_pairs(seed)
         texts = [text for pair in pairs for text in (pair.prompt, pair.chosen, pair.rejected)]
-        tokenizer = train_tokenizer(texts, SIZES[size].vocab_size)
-        torch.manual_seed(seed)
+        tokenizer = train_tokenizer(texts, SIZES[size].vocab_size)  # draws nothing from torch
         policy = ModelArtifact(build_tiny_causal_lm(tokenizer, SIZES[size]), tokenizer)
         prompts = benchmark_prompts(seed)
     reward = reward_model_from_policy(policy)
