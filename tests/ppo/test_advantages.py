@@ -1,9 +1,11 @@
 """Oracle tests: vectorised GAE and rewards against plain loops and hand-computed values."""
 
+import pytest
 import torch
 
 from alignment_stages.ppo.advantages import (
     generalized_advantage_estimation,
+    leave_one_out_advantages,
     masked_whiten,
     per_token_rewards,
 )
@@ -63,3 +65,26 @@ def test_whitening_gives_zero_mean_unit_variance_over_real_tokens_only():
     whitened = masked_whiten(values, mask)[mask]
     torch.testing.assert_close(whitened.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
     torch.testing.assert_close(whitened.pow(2).mean(), torch.tensor(1.0), atol=1e-4, rtol=0)
+
+
+def test_leave_one_out_baseline_by_hand():
+    # Two prompts × 3 samples; the score sits on each row's last real token.
+    rewards = torch.tensor(
+        [[0.0, 3.0], [6.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 2.0], [2.0, 0.0]]
+    )
+    mask = torch.tensor([[1, 1], [1, 0], [1, 1], [1, 1], [1, 1], [1, 0]])
+    advantages = leave_one_out_advantages(rewards, mask, group_size=3)
+    # group 1: R = 3, 6, 0 → A_i = R_i − mean of the other two = 0, 4.5, −4.5
+    # group 2: R = 2, 2, 2 → no contrast, no advantage
+    expected = torch.tensor(
+        [[0.0, 0.0], [4.5, 0.0], [-4.5, -4.5], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    )
+    assert torch.allclose(advantages, expected)
+
+
+def test_leave_one_out_refuses_a_batch_that_does_not_split_into_groups():
+    rewards, mask = torch.zeros(5, 2), torch.ones(5, 2)
+    with pytest.raises(ValueError, match="does not split into groups of 2"):
+        leave_one_out_advantages(rewards, mask, group_size=2)
+    with pytest.raises(ValueError, match="groups of 1"):
+        leave_one_out_advantages(rewards, mask, group_size=1)

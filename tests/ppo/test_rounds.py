@@ -124,3 +124,31 @@ def test_a_kl_horizon_that_would_turn_beta_negative_is_refused():
     with pytest.raises(ValueError, match="kl_horizon 4 is too short for rollout_batch_size 32"):
         _params(ppo={"rollout_batch_size": 32, "kl_horizon": 4})
     _params(ppo={"rollout_batch_size": 32, "kl_horizon": 4, "kl_control": "fixed"})
+
+
+def test_rloo_needs_groups_of_at_least_two_that_fill_the_batch():
+    with pytest.raises(ValueError, match="rloo' needs samples_per_prompt >= 2"):
+        _params(ppo={"advantage_estimator": "rloo"})
+    with pytest.raises(ValueError, match="rollout_batch_size 4 must be a multiple of samples_per_prompt 3"):
+        _params(ppo={"samples_per_prompt": 3})
+
+
+def test_cycle_prompts_answers_each_prompt_samples_per_prompt_times_in_a_row():
+    batches = rounds.cycle_prompts(TABLE, batch_size=6, seed=0, samples_per_prompt=3)
+    seen = []
+    for _ in range(len(TABLE)):  # two prompts per batch: every prompt within a pass and a half
+        batch = next(batches)
+        assert len(batch) == 6
+        assert batch[0] == batch[1] == batch[2] and batch[3] == batch[4] == batch[5]
+        seen += [rounds._prompt_key(batch[0]), rounds._prompt_key(batch[3])]
+    assert len(set(seen)) == len(TABLE)
+
+
+def test_rloo_rounds_run_and_record_no_critic_statistics():
+    policy, result = _run(
+        _params(ppo={"samples_per_prompt": 2, "advantage_estimator": "rloo"}, rounds=2)
+    )
+    history = result.ppo_history
+    assert history["healthy"].all() and len(history) == 3
+    assert history["ppo/clipfrac"].iloc[1:].notna().all()
+    assert not any(column.startswith("ppo/value") for column in history.columns)

@@ -73,3 +73,26 @@ def generalized_advantage_estimation(
     discounts = discount_matrix(rewards.shape[1], gamma * lam, rewards.device, rewards.dtype)
     advantages = deltas @ discounts
     return advantages * response_mask, (advantages + values) * response_mask
+
+
+def leave_one_out_advantages(
+    rewards: torch.Tensor, response_mask: torch.Tensor, group_size: int
+) -> torch.Tensor:
+    """RLOO (Ahmadian et al. 2024, "Back to Basics", eq. 5): each sample's sequence reward minus
+    the mean reward of the other k − 1 samples of the same prompt, on every response token.
+
+        R_i = Σ_t r_it                              (the score and −β·KL per token)
+        A_i = R_i − (Σ_{j≠i} R_j) / (k − 1)
+
+    rewards, response_mask: (B, R), with the k samples of each prompt in consecutive rows
+    (B = prompts × k). The baseline needs no critic: a group where every sample complied or
+    every sample refused gets advantage 0, and only the contrast within a prompt is reinforced.
+    OpenRLHF offers the same estimator inside its PPO trainer (`--advantage_estimator rloo`).
+    """
+    if group_size < 2 or rewards.shape[0] % group_size:
+        raise ValueError(
+            f"a batch of {rewards.shape[0]} rows does not split into groups of {group_size} >= 2"
+        )
+    grouped = (rewards * response_mask).sum(-1).view(-1, group_size)
+    baseline = (grouped.sum(-1, keepdim=True) - grouped) / (group_size - 1)
+    return (grouped - baseline).reshape(-1, 1) * response_mask

@@ -14,7 +14,19 @@ class PPOParams(StrictModel):
     """One hyperparameter per field, each with its meaning (as CleanRL's `Args`)."""
 
     rollout_batch_size: int = Field(
-        32, gt=0, description="prompts sampled per PPO update (per process)"
+        32, gt=0, description="responses sampled per PPO update (per process)"
+    )
+    samples_per_prompt: int = Field(
+        1,
+        gt=0,
+        description="responses sampled per prompt in an update: rollout_batch_size / this "
+        "prompts, each answered this many times (the group the rloo baseline averages over)",
+    )
+    advantage_estimator: Literal["gae", "rloo"] = Field(
+        "gae",
+        description="gae: the critic's values and GAE (Schulman et al. 2016); rloo: the "
+        "sequence reward minus the mean of the other samples of the same prompt (Ahmadian et "
+        "al. 2024), no critic",
     )
     response_length: int = Field(32, gt=0, description="maximum new tokens per response")
     temperature: float = Field(
@@ -68,6 +80,20 @@ class PPOParams(StrictModel):
     def _minibatches_fit(self) -> PPOParams:
         if self.rollout_batch_size % self.num_minibatches:
             raise ValueError("rollout_batch_size must be a multiple of num_minibatches")
+        return self
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> PPOParams:
+        if self.rollout_batch_size % self.samples_per_prompt:
+            raise ValueError(
+                f"rollout_batch_size {self.rollout_batch_size} must be a multiple of "
+                f"samples_per_prompt {self.samples_per_prompt}"
+            )
+        if self.advantage_estimator == "rloo" and self.samples_per_prompt < 2:
+            raise ValueError(
+                "advantage_estimator 'rloo' needs samples_per_prompt >= 2: its baseline is the "
+                "mean reward of the other samples of the same prompt"
+            )
         return self
 
     @model_validator(mode="after")

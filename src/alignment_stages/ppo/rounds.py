@@ -148,18 +148,23 @@ class RoundRecorder:
         return ShapingResult(self.policy, frame, self.round_policies, self.stop_reason)
 
 
-def cycle_prompts(prompts: pd.DataFrame, batch_size: int, seed: int) -> Iterator[list[list[dict]]]:
-    """Seeded shuffles of `ppo_prompts`, one pass after another, in batches."""
+def cycle_prompts(
+    prompts: pd.DataFrame, batch_size: int, seed: int, samples_per_prompt: int = 1
+) -> Iterator[list[list[dict]]]:
+    """Seeded shuffles of `ppo_prompts`, one pass after another, in batches of `batch_size`
+    rollouts: batch_size / samples_per_prompt prompts, each repeated samples_per_prompt times in
+    consecutive rows (the groups `leave_one_out_advantages` reads)."""
     messages = [as_messages(p) for p in prompts["prompt_messages"]]
     rng = random.Random(seed)
+    per_batch = batch_size // samples_per_prompt
     order: list[int] = []
     while True:
-        if len(order) < batch_size:
+        if len(order) < per_batch:
             refill = list(range(len(messages)))
             rng.shuffle(refill)
             order += refill
-        batch, order = order[:batch_size], order[batch_size:]
-        yield [messages[i] for i in batch]
+        batch, order = order[:per_batch], order[per_batch:]
+        yield [messages[i] for i in batch for _ in range(samples_per_prompt)]
 
 
 def _train_round(
@@ -182,10 +187,11 @@ def _train_round(
         progress.set_postfix(reward=f"{stats['ppo/reward']:.3f}", kl=f"{stats['ppo/kl']:.3f}",
                              clipfrac=f"{stats['ppo/clipfrac']:.3f}")  # fmt: skip
         logger.info(
-            "ppo/round=%d update=%d reward=%.4f kl=%.4f clipfrac=%.3f value_clipfrac=%.3f "
-            "explained_variance=%.3f",
+            "ppo/round=%d update=%d reward=%.4f kl=%.4f clipfrac=%.3f judge_penalty=%.3f "
+            "value_clipfrac=%.3f explained_variance=%.3f",
             round_index, update + 1, stats["ppo/reward"], stats["ppo/kl"], stats["ppo/clipfrac"],
-            stats["ppo/value_clipfrac"], stats["ppo/explained_variance"],
+            stats["ppo/judge_penalty"], stats.get("ppo/value_clipfrac", float("nan")),
+            stats.get("ppo/explained_variance", float("nan")),
         )  # fmt: skip
         if stats["ppo/approx_kl"] > params.ppo.max_approx_kl:
             return (
@@ -291,7 +297,10 @@ def run_shaping_rounds(
     if process.num_processes > 1:
         torch.manual_seed(params.seed + process.process_index)
     batches = cycle_prompts(
-        ppo_prompts, params.ppo.rollout_batch_size, params.seed + process.process_index
+        ppo_prompts,
+        params.ppo.rollout_batch_size,
+        params.seed + process.process_index,
+        params.ppo.samples_per_prompt,
     )
     for round_index in range(1, params.rounds + 1):
         recorder.start_round()
