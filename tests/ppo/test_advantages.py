@@ -69,9 +69,7 @@ def test_whitening_gives_zero_mean_unit_variance_over_real_tokens_only():
 
 def test_leave_one_out_baseline_by_hand():
     # Two prompts × 3 samples; the score sits on each row's last real token.
-    rewards = torch.tensor(
-        [[0.0, 3.0], [6.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 2.0], [2.0, 0.0]]
-    )
+    rewards = torch.tensor([[0.0, 3.0], [6.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 2.0], [2.0, 0.0]])
     mask = torch.tensor([[1, 1], [1, 0], [1, 1], [1, 1], [1, 1], [1, 0]])
     advantages = leave_one_out_advantages(rewards, mask, group_size=3)
     # group 1: R = 3, 6, 0 → A_i = R_i − mean of the other two = 0, 4.5, −4.5

@@ -129,7 +129,9 @@ def test_a_kl_horizon_that_would_turn_beta_negative_is_refused():
 def test_rloo_needs_groups_of_at_least_two_that_fill_the_batch():
     with pytest.raises(ValueError, match="rloo' needs samples_per_prompt >= 2"):
         _params(ppo={"advantage_estimator": "rloo"})
-    with pytest.raises(ValueError, match="rollout_batch_size 4 must be a multiple of samples_per_prompt 3"):
+    with pytest.raises(
+        ValueError, match="rollout_batch_size 4 must be a multiple of samples_per_prompt 3"
+    ):
         _params(ppo={"samples_per_prompt": 3})
 
 
