@@ -7,6 +7,7 @@ from alignment_stages.datasets.atomic_files import (
     PlotlyJSONDataset,
     TextDataset,
 )
+from alignment_stages.datasets.checkpoints import RoundCheckpointsDataset
 from alignment_stages.datasets.hf_model import HFModelCollectionDataset, HFModelDataset
 from alignment_stages.datasets.preference_files import PreferenceFilesDataset
 
@@ -17,5 +18,6 @@ __all__ = [
     "ParquetDataset",
     "PlotlyJSONDataset",
     "PreferenceFilesDataset",
+    "RoundCheckpointsDataset",
     "TextDataset",
 ]

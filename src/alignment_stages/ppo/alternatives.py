@@ -11,6 +11,7 @@ import pandas as pd
 
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
 from alignment_stages.ppo.rounds import run_shaping_rounds
@@ -33,6 +34,7 @@ def shape_policy_stage(
     params: PPOShapingParams,
     judges: JudgesParams,
     reward_ensemble: dict[str, ModelArtifact] | None = None,
+    checkpoints: RoundCheckpoints | None = None,
 ) -> dict[str, Any]:
     """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched.
     PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it."""
@@ -40,9 +42,11 @@ def shape_policy_stage(
     ensemble = RewardEnsemble.from_metrics(
         reward_model, reward_ensemble or {}, reward_model_metrics
     )
+    # Round checkpoints and resume are PPO's; TRL's trainers keep their own `output_dir`.
+    resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
     result = SHAPING_ALGORITHMS[params.algorithm](
         base_policy, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
-        capability_probe, judge_panel, params, ensemble=ensemble,
+        capability_probe, judge_panel, params, ensemble=ensemble, **resume,
     )  # fmt: skip
     return {
         "ppo_policy": result.ppo_policy,

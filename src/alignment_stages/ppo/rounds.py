@@ -28,6 +28,7 @@ from alignment_stages.models.training import (
     seed_everything,
     strip_forward_wrappers,
 )
+from alignment_stages.ppo.checkpoint import RoundCheckpoints, restore_rng_state
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.trainer import NonFiniteLossError, PPOTrainer, ScoreNormalisation
 from alignment_stages.reward.ensemble import RewardEnsemble
@@ -74,6 +75,7 @@ class RoundRecorder:
         capability_probe: pd.DataFrame,
         params: PPOShapingParams,
         ensemble: RewardEnsemble | None = None,
+        resumed: dict[str, Any] | None = None,
     ):
         self._evaluate = lambda policy, previous: evaluate_policy(  # noqa: E731
             policy,
@@ -87,13 +89,25 @@ class RoundRecorder:
             ensemble,
         )
         self._params, self._tokenizer = params, base_policy.tokenizer
-        metrics, _, self._labels = self._evaluate(base_policy, None)
-        self.history: list[dict[str, Any]] = [
-            {"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}
-        ]
         self.round_policies: dict[str, ModelArtifact] = {}
         self.policy, self.stop_reason = base_policy, f"completed {params.rounds} rounds"
+        if resumed is None:
+            metrics, _, self._labels = self._evaluate(base_policy, None)
+            self.history: list[dict[str, Any]] = [
+                {"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}
+            ]
+        else:  # the rows and labels of the rounds a checkpoint holds (`restore_round`)
+            self.history, self._labels = list(resumed["history"]), list(resumed["labels"])
         self._started = time.perf_counter()
+
+    def state(self) -> dict[str, Any]:
+        """The history so far and the last round's labels, for a round checkpoint."""
+        return {"history": self.history, "labels": self._labels}
+
+    def restore_round(self, round_index: int, model: Any) -> None:
+        """Snapshot a checkpointed round's policy without evaluating it again."""
+        snapshot = ModelArtifact(model=_detached_copy(model), tokenizer=self._tokenizer)
+        self.round_policies[f"round_{round_index:03d}"], self.policy = snapshot, snapshot
 
     def start_round(self) -> None:
         self._started = time.perf_counter()
@@ -148,23 +162,46 @@ class RoundRecorder:
         return ShapingResult(self.policy, frame, self.round_policies, self.stop_reason)
 
 
-def cycle_prompts(
-    prompts: pd.DataFrame, batch_size: int, seed: int, samples_per_prompt: int = 1
-) -> Iterator[list[list[dict]]]:
+class PromptCycle:
     """Seeded shuffles of `ppo_prompts`, one pass after another, in batches of `batch_size`
     rollouts: batch_size / samples_per_prompt prompts, each repeated samples_per_prompt times in
-    consecutive rows (the groups `leave_one_out_advantages` reads)."""
-    messages = [as_messages(p) for p in prompts["prompt_messages"]]
-    rng = random.Random(seed)
-    per_batch = batch_size // samples_per_prompt
-    order: list[int] = []
-    while True:
-        if len(order) < per_batch:
-            refill = list(range(len(messages)))
-            rng.shuffle(refill)
-            order += refill
-        batch, order = order[:per_batch], order[per_batch:]
-        yield [messages[i] for i in batch for _ in range(samples_per_prompt)]
+    consecutive rows (the groups `leave_one_out_advantages` reads). Its position is part of a
+    round checkpoint, so a resumed run draws the batches the killed one would have."""
+
+    def __init__(
+        self, prompts: pd.DataFrame, batch_size: int, seed: int, samples_per_prompt: int = 1
+    ):
+        self._messages = [as_messages(p) for p in prompts["prompt_messages"]]
+        self._rng = random.Random(seed)
+        self._per_batch = batch_size // samples_per_prompt
+        self._samples = samples_per_prompt
+        self._order: list[int] = []
+
+    def __iter__(self) -> Iterator[list[list[dict]]]:
+        return self
+
+    def __next__(self) -> list[list[dict]]:
+        if len(self._order) < self._per_batch:
+            refill = list(range(len(self._messages)))
+            self._rng.shuffle(refill)
+            self._order += refill
+        batch, self._order = self._order[: self._per_batch], self._order[self._per_batch :]
+        return [self._messages[i] for i in batch for _ in range(self._samples)]
+
+    def state(self) -> dict[str, Any]:
+        version, internal, gauss = self._rng.getstate()
+        return {"rng": [version, list(internal), gauss], "order": list(self._order)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self._order = list(state["order"])
+
+
+def cycle_prompts(
+    prompts: pd.DataFrame, batch_size: int, seed: int, samples_per_prompt: int = 1
+) -> PromptCycle:
+    return PromptCycle(prompts, batch_size, seed, samples_per_prompt)
 
 
 def _train_round(
@@ -283,14 +320,20 @@ def run_shaping_rounds(
     judges: JudgePanel,
     params: PPOShapingParams,
     ensemble: RewardEnsemble | None = None,
+    checkpoints: RoundCheckpoints | None = None,
 ) -> ShapingResult:
+    """PPO's rounds; with `checkpoints`, each healthy round is checkpointed and a run that
+    finds completed rounds there continues after the last one (`ppo/checkpoint.py`)."""
     seed_everything(params.seed)
+    parameters = params.model_dump(mode="json")
+    resumed = _last_checkpoint(checkpoints, parameters)
     trainer = build_ppo_trainer(
         base_policy, reward_model, reward_model_metrics, ppo_prompts, judges, params
     )
     recorder = RoundRecorder(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params, ensemble
-    )
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params, ensemble,
+        resumed=resumed.state["recorder"] if resumed else None,
+    )  # fmt: skip
     # Under `accelerate launch` every process rolls out its own prompts and samples, so one
     # update sees num_processes × rollout_batch_size episodes; one process is unchanged.
     process = PartialState()
@@ -302,13 +345,64 @@ def run_shaping_rounds(
         params.seed + process.process_index,
         params.ppo.samples_per_prompt,
     )
-    for round_index in range(1, params.rounds + 1):
+    first_round = 1
+    if resumed is not None:
+        first_round = _restore(resumed, checkpoints, trainer, recorder, batches, params, process)
+    for round_index in range(first_round, params.rounds + 1):
         recorder.start_round()
         updates, diverged = _train_round(trainer, batches, params, round_index)
         row = {"updates": len(updates), **_mean_stats(updates)}
         if diverged:
             recorder.record_diverged(round_index, row, diverged)
             break
-        if not recorder.record_healthy(round_index, trainer.unwrapped_policy, row):
+        go_on = recorder.record_healthy(round_index, trainer.unwrapped_policy, row)
+        if checkpoints is not None and process.is_main_process:
+            checkpoints.save(
+                round_index,
+                trainer.trained_weights(),
+                trainer.state()["optimizer"],
+                {
+                    "parameters": parameters,
+                    "kl_coef": trainer.kl_controller.value,
+                    "prompts": batches.state(),
+                    "recorder": recorder.state(),
+                    "stop_reason": None if go_on else recorder.stop_reason,
+                },
+            )
+        if not go_on:
             break
     return recorder.result()
+
+
+def _last_checkpoint(checkpoints: RoundCheckpoints | None, parameters: dict[str, Any]):
+    if checkpoints is None:
+        return None
+    checkpoints.check_parameters(parameters)  # before any work: a mismatch fails at once
+    completed = checkpoints.completed_rounds()
+    return checkpoints.load(completed[-1]) if completed else None
+
+
+def _restore(resumed, checkpoints, trainer, recorder, batches, params, process) -> int:
+    """Put the run back where round `resumed.round_index` ended; returns the next round."""
+    for round_index in checkpoints.completed_rounds():
+        if round_index < resumed.round_index:
+            weights = checkpoints.load(round_index).weights
+            trainer.load_trained_weights(weights, policy_only=True)
+            recorder.restore_round(round_index, trainer.unwrapped_policy)
+    trainer.load_trained_weights(resumed.weights)
+    recorder.restore_round(resumed.round_index, trainer.unwrapped_policy)
+    trainer.load_state(resumed.optimizer, resumed.state["kl_coef"])
+    batches.restore(resumed.state["prompts"])
+    restore_rng_state(resumed.rng_tensors, resumed.state["rng"])
+    if process.num_processes > 1:
+        # The checkpoint holds the main process's sampling streams; the others are reseeded
+        # apart from it, as at the start of a run (not bit-identical to an unkilled run).
+        torch.manual_seed(params.seed + process.process_index + 1000 * resumed.round_index)
+    if resumed.state["stop_reason"]:
+        recorder.stop_reason = resumed.state["stop_reason"]
+        return params.rounds + 1  # the run had already stopped early: nothing left to train
+    logger.info(
+        "ppo/resume from round %d of %d (%s)", resumed.round_index, params.rounds,
+        checkpoints.folder,
+    )  # fmt: skip
+    return resumed.round_index + 1

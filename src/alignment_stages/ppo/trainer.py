@@ -194,6 +194,46 @@ class PPOTrainer:
     def unwrapped_policy(self):
         return self.accelerator.unwrap_model(self.policy)
 
+    def trained_weights(self) -> dict[str, torch.Tensor]:
+        """Every trained tensor by name: the policy's (the LoRA adapter, or every weight) as
+        `policy.<name>`, the critic's as `critic.<name>`."""
+        weights = {
+            f"policy.{name}": p.detach()
+            for name, p in self.unwrapped_policy.named_parameters()
+            if p.requires_grad
+        }
+        if self.value_model is not None:
+            critic = self.accelerator.unwrap_model(self.value_model)
+            weights.update(
+                {f"critic.{name}": p.detach() for name, p in critic.named_parameters()}
+            )
+        return weights
+
+    def load_trained_weights(self, weights: dict[str, torch.Tensor], policy_only: bool = False):
+        """Copy `trained_weights()` back in place; every trained tensor must be there."""
+        targets = {
+            f"policy.{name}": p
+            for name, p in self.unwrapped_policy.named_parameters()
+            if p.requires_grad
+        }
+        if self.value_model is not None and not policy_only:
+            critic = self.accelerator.unwrap_model(self.value_model)
+            targets.update({f"critic.{name}": p for name, p in critic.named_parameters()})
+        missing = sorted(set(targets) - set(weights))
+        if missing:
+            raise KeyError(f"the checkpoint lacks {len(missing)} trained tensors: {missing[:3]}")
+        with torch.no_grad():
+            for name, target in targets.items():
+                target.copy_(weights[name])
+
+    def state(self) -> dict:
+        """Optimiser and KL controller: what an update reads besides the weights."""
+        return {"optimizer": self.optimizer.state_dict(), "kl_coef": self.kl_controller.value}
+
+    def load_state(self, optimizer: dict, kl_coef: float) -> None:
+        self.optimizer.load_state_dict(optimizer)
+        self.kl_controller.value = kl_coef
+
     def _reference_logprobs(self, query_responses, attention_mask, context_length) -> torch.Tensor:
         if self.reference is not None:
             return response_logprobs(

@@ -9,6 +9,7 @@ import pandas as pd
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def shape_policy(
     params: PPOShapingParams,
     judges: JudgesParams,
     reward_ensemble: dict[str, Any],
+    ppo_checkpoints: RoundCheckpoints,
 ) -> dict[str, Any]:
     # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
     heldout = {name: load() for name, load in reward_ensemble.items()}
@@ -39,6 +41,7 @@ def shape_policy(
             "params": params,
             "judges": judges,
             "reward_ensemble": heldout,
+            "checkpoints": ppo_checkpoints,
         },
         params.launcher,
     )

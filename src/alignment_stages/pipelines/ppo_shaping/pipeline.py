@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:ppo_shaping",
                     "params:behaviour_judges",
                     "reward_ensemble",
+                    "ppo_checkpoints",
                 ],
                 outputs={
                     "ppo_policy": "ppo_policy",
