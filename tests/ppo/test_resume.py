@@ -4,7 +4,6 @@ the same run ends when nothing kills it: the same history and the same weights."
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -106,6 +105,8 @@ def test_a_run_killed_in_round_2_resumes_and_matches_the_unkilled_run(setting, t
 
     resumed = run(RoundCheckpoints(folder), **overrides)
     assert RoundCheckpoints(folder).completed_rounds() == [1, 2, 3]
+    kept = {p.name for p in (folder / "round_001").iterdir()}
+    assert "policy.safetensors" in kept and "optimizer.safetensors" not in kept  # pruned
     assert resumed.ppo_history["round"].tolist() == [0, 1, 2, 3]
     assert resumed.stop_reason == unkilled.stop_reason
     expected, actual = _numeric(unkilled.ppo_history), _numeric(resumed.ppo_history)
@@ -146,14 +147,23 @@ def test_a_completed_run_rerun_with_its_version_trains_nothing_more(tmp_path, mo
     assert list(again.round_policies) == ["round_001", "round_002"]
 
 
-def test_a_torn_round_folder_is_never_read_and_is_cleaned_up(tmp_path):
+def test_a_torn_round_folder_is_never_read_and_is_cleaned_up(tmp_path, monkeypatch):
     checkpoints = RoundCheckpoints(tmp_path / "run")
-    run(checkpoints, rounds=2)
-    shutil.rmtree(checkpoints.folder / "round_002")  # as if killed while writing round 2
+    train_round = rounds._train_round
+
+    def crash_in_round_2(trainer, batches, params, round_index=1):
+        if round_index == 2:
+            raise RuntimeError("killed")
+        return train_round(trainer, batches, params, round_index)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rounds, "_train_round", crash_in_round_2)
+        with pytest.raises(RuntimeError, match="killed"):
+            run(checkpoints, rounds=2)
     # What a writer killed on this host leaves: its staging folder, owned by a pid now gone.
     torn = checkpoints.folder / staging_name("round_002").replace(f"-{os.getpid()}-", "-999999999-")
     torn.mkdir()
-    (torn / "weights.safetensors").write_bytes(b"torn")
+    (torn / "policy.safetensors").write_bytes(b"torn")
     assert checkpoints.completed_rounds() == [1]
     resumed = run(checkpoints, rounds=2)
     assert checkpoints.completed_rounds() == [1, 2]
@@ -170,7 +180,7 @@ def test_the_catalog_entry_is_the_run_versions_folder(tmp_path):
     assert folder == tmp_path / "ppo_checkpoints" / version / "ppo_checkpoints"
     assert RoundCheckpoints(folder).completed_rounds() == []  # a new run starts empty
     with pytest.raises(Exception, match="written round by round"):
-        dataset.save(None)
+        dataset.save({})
     with pytest.raises(Exception, match="must be a local path"):
         RoundCheckpointsDataset(filepath="s3://bucket/ppo_checkpoints")
 

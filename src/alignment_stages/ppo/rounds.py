@@ -386,8 +386,7 @@ def _restore(resumed, checkpoints, trainer, recorder, batches, params, process) 
     """Put the run back where round `resumed.round_index` ended; returns the next round."""
     for round_index in checkpoints.completed_rounds():
         if round_index < resumed.round_index:
-            weights = checkpoints.load(round_index).weights
-            trainer.load_trained_weights(weights, policy_only=True)
+            trainer.load_trained_weights(checkpoints.load_policy(round_index), policy_only=True)
             recorder.restore_round(round_index, trainer.unwrapped_policy)
     trainer.load_trained_weights(resumed.weights)
     recorder.restore_round(resumed.round_index, trainer.unwrapped_policy)

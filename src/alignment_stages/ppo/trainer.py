@@ -204,9 +204,7 @@ class PPOTrainer:
         }
         if self.value_model is not None:
             critic = self.accelerator.unwrap_model(self.value_model)
-            weights.update(
-                {f"critic.{name}": p.detach() for name, p in critic.named_parameters()}
-            )
+            weights.update({f"critic.{name}": p.detach() for name, p in critic.named_parameters()})
         return weights
 
     def load_trained_weights(self, weights: dict[str, torch.Tensor], policy_only: bool = False):
