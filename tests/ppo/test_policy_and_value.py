@@ -99,3 +99,13 @@ def test_the_trainer_prepares_one_module_and_one_optimizer(estimator, monkeypatc
     # Clipped each on its own outside DeepSpeed: the critic's norm is its own key.
     assert "ppo/policy_grad_norm" in stats
     assert ("ppo/value_grad_norm" in stats) == (estimator == "gae")
+
+
+def test_a_launch_whose_processes_would_train_alone_is_refused(monkeypatch):
+    # What accelerate 1.15 makes of a DeepSpeed or FSDP config on a CPU machine without gloo
+    # named: every one of the launched processes believes it is the only one.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    policy = tiny_policy()
+    with pytest.raises(RuntimeError, match="2 processes were launched.*each process would train"):
+        PPOTrainer(policy, reward_model_from_policy(policy),
+                   lambda p, t, i: torch.zeros(len(t)), ESTIMATORS["gae"])  # fmt: skip

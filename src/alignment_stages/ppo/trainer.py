@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -162,6 +163,7 @@ class PPOTrainer:
         value_model = (
             TokenValueModel(critic, normalisation.mean, normalisation.std) if critic else None
         )
+        _refuse_unsynchronised_processes(self.accelerator)
         # One module for both, so one `prepare` covers them: DeepSpeed and FSDP2 take one model.
         wrapper = PolicyAndValue(trainable, value_model)
         disable_dropout(wrapper)
@@ -486,3 +488,21 @@ class PPOTrainer:
 def _scalar(norm) -> float:
     """A gradient norm as a float: under FSDP2 it is a DTensor, whose `full_tensor` gathers it."""
     return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def _refuse_unsynchronised_processes(accelerator: Accelerator) -> None:
+    """Stop a launch whose processes would each train alone. On a machine without CUDA,
+    accelerate 1.15 turns an FSDP or DeepSpeed config into no distribution at all (seen with
+    deploy/accelerate/fsdp.yaml: DistributedType.NO in both of two processes, and each rank's
+    statistics its own), or counts every rank as rank 0 of 1; the main process's model would
+    then silently be one rank's."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    alone = accelerator.num_processes > 1 and accelerator.distributed_type == DistributedType.NO
+    if launched != accelerator.num_processes or alone:
+        raise RuntimeError(
+            f"{launched} processes were launched, but the accelerator runs "
+            f"{accelerator.num_processes} with distributed type {accelerator.distributed_type}: "
+            "each process would train alone. On CPU, DDP needs --multi_gpu, DeepSpeed an "
+            "accelerator with InitProcessGroupKwargs(backend='gloo'), and FSDP a GPU "
+            "(docs/deployment.md)"
+        )
