@@ -126,7 +126,7 @@ def test_an_fp32_ppo_run_after_a_bf16_trainer_in_the_same_process_stays_fp32():
     mask = torch.ones_like(ids)
     with torch.no_grad():
         reference, _ = response_logprobs(policy.model, ids, mask, 6)
-        trained, _ = response_logprobs(trainer.policy, ids, mask, 6)
+        trained, _ = response_logprobs(trainer.unwrapped_policy, ids, mask, 6)
     torch.testing.assert_close(trained, reference, atol=1e-6, rtol=0)
 
 

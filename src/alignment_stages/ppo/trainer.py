@@ -1,13 +1,16 @@
 """One PPO update, read top to bottom: 1 rollout, 2 score, 3 reward, 4 advantages, 5 optimise.
 
 Runs through `accelerate`, so the same code runs on CPU, one GPU, or under
-`accelerate launch` (DDP, DeepSpeed); statistics are reduced across processes.
+`accelerate launch` (DDP, DeepSpeed ZeRO, FSDP); policy and critic are prepared as one module
+(`PolicyAndValue`), and statistics are reduced across processes.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from accelerate.utils import DistributedType
 from peft import get_peft_model
 
 from alignment_stages.models.artifacts import ModelArtifact
@@ -33,6 +37,7 @@ from alignment_stages.ppo.advantages import (
 from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.kl_control import build_kl_controller
 from alignment_stages.ppo.losses import clipped_policy_loss, clipped_value_loss
+from alignment_stages.ppo.policy_and_value import PolicyAndValue
 from alignment_stages.ppo.rollout import (
     Rollout,
     TokenValueModel,
@@ -43,6 +48,8 @@ from alignment_stages.ppo.rollout import (
     unpadded_window,
     unsampled_token_ids,
 )
+
+logger = logging.getLogger(__name__)
 
 # score_fn(prompts, response_texts, response_token_ids) -> (B,) raw scores
 ScoreFn = Callable[[Sequence[Sequence[dict]], list[str], list[list[int]]], torch.Tensor]
@@ -156,23 +163,27 @@ class PPOTrainer:
         value_model = (
             TokenValueModel(critic, normalisation.mean, normalisation.std) if critic else None
         )
-        models = [trainable] + ([value_model] if value_model is not None else [])
-        for model in models:
-            disable_dropout(model)
-            model.train()
-        self._policy_params = [p for p in trainable.parameters() if p.requires_grad]
-        self._value_params = (
-            [p for p in value_model.parameters() if p.requires_grad] if value_model else []
-        )
+        _refuse_unsynchronised_processes(self.accelerator)
+        # One module for both, so one `prepare` covers them: DeepSpeed and FSDP2 take one model.
+        wrapper = PolicyAndValue(trainable, value_model)
+        disable_dropout(wrapper)
+        wrapper.train()
         optimizer = torch.optim.Adam(
-            self._policy_params + self._value_params,
+            [p for p in wrapper.parameters() if p.requires_grad],
             lr=params.learning_rate,
             eps=params.adam_eps,
             fused=True,  # one kernel for all parameters: ~4x faster steps than the per-tensor loop
         )
-        prepared = self.accelerator.prepare(*models, optimizer)
-        self.policy, self.optimizer = prepared[0], prepared[-1]
-        self.value_model = prepared[1] if value_model is not None else None
+        self._configure_deepspeed(max(1, params.rollout_batch_size // params.num_minibatches))
+        self.model, self.optimizer = self.accelerator.prepare(wrapper, optimizer)
+        # Read back after `prepare`: FSDP2 replaces each parameter with a sharded DTensor.
+        prepared = self.accelerator.unwrap_model(self.model)
+        self._policy_params = [p for p in prepared.policy.parameters() if p.requires_grad]
+        self._value_params = (
+            [p for p in prepared.value_model.parameters() if p.requires_grad]
+            if self.uses_critic
+            else []
+        )
         if self.reference is not None:
             self.reference.to(self.accelerator.device)
         self.kl_controller = build_kl_controller(
@@ -192,7 +203,40 @@ class PPOTrainer:
 
     @property
     def unwrapped_policy(self):
-        return self.accelerator.unwrap_model(self.policy)
+        """The trained policy, out of any DDP / DeepSpeed / FSDP wrapper: sampling, the LoRA
+        reference and the round snapshots use it (no gradient flows through it)."""
+        return self.accelerator.unwrap_model(self.model).policy
+
+    @property
+    def value_model(self) -> TokenValueModel | None:
+        """The critic, unwrapped like `unwrapped_policy`; None with `advantage_estimator: rloo`."""
+        return self.accelerator.unwrap_model(self.model).value_model
+
+    def _configure_deepspeed(self, micro_batch_size: int) -> None:
+        """Fill the DeepSpeed config's `auto` entries that accelerate takes from a dataloader,
+        which PPO does not have (accelerate's DeepSpeed guide: "auto" values are filled in
+        `prepare`, or must be set by hand).
+
+        DeepSpeed clips inside `engine.step`, which `accelerator.backward` runs, with one norm
+        over every gradient it holds: the policy and the critic can no longer be clipped each on
+        its own (see `_clip_gradients`).
+        """
+        plugin = self.accelerator.state.deepspeed_plugin
+        if plugin is None:
+            return
+        config = plugin.deepspeed_config
+        for key, value in (
+            ("train_micro_batch_size_per_gpu", micro_batch_size),
+            ("gradient_clipping", self.params.max_grad_norm),
+        ):
+            if config.get(key, "auto") == "auto":
+                config[key] = value
+        if self.uses_critic:
+            logger.warning(
+                "DeepSpeed clips policy and critic with one joint gradient norm "
+                "(gradient_clipping=%s); a large critic can starve a LoRA policy's updates",
+                config["gradient_clipping"],
+            )
 
     def trained_weights(self) -> dict[str, torch.Tensor]:
         """Every trained tensor by name: the policy's (the LoRA adapter, or every weight) as
@@ -305,12 +349,7 @@ class PPOTrainer:
             )
             ref_logprobs = self._reference_logprobs(query_responses, attention_mask, context_length)
             values = (
-                response_values(
-                    self.accelerator.unwrap_model(self.value_model),
-                    query_responses,
-                    attention_mask,
-                    context_length,
-                )
+                response_values(self.value_model, query_responses, attention_mask, context_length)
                 if self.uses_critic
                 else torch.zeros_like(logprobs)
             )
@@ -418,14 +457,10 @@ class PPOTrainer:
         mb_attention = rollout.attention_mask[mb_index, first : ctx + kept]
         mb_mask = rollout.response_mask[mb_index, :kept]
         ctx -= first
+        # Through the prepared wrapper: only its forward syncs DDP gradients and gathers shards.
         with autocast(self.precision, self.accelerator.device):
-            new_logprobs, entropy = response_logprobs(
-                self.policy, mb_query_responses, mb_attention, ctx, p.temperature, self.banned
-            )
-            new_values = (
-                response_values(self.value_model, mb_query_responses, mb_attention, ctx)
-                if self.uses_critic
-                else None
+            new_logprobs, entropy, new_values = self.model(
+                mb_query_responses, mb_attention, ctx, p.temperature, self.banned
             )
         policy_loss = clipped_policy_loss(
             new_logprobs,
@@ -447,28 +482,65 @@ class PPOTrainer:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"PPO loss became {loss.item()}")
         self.accelerator.backward(loss)
-        # Policy and critic are clipped each on its own, as with OpenRLHF's separate actor and
-        # critic optimisers. One joint norm is dominated by the larger model: a fully trained
-        # 134M critic beside a LoRA policy scaled the adapter's gradients below Adam's eps, and
-        # 12 SmolLM2 updates left the policy's KL to its reference at 0.0000.
-        policy_grad_norm = self.accelerator.clip_grad_norm_(self._policy_params, p.max_grad_norm)
         stats = {
             "ppo/policy_loss": policy_loss.loss.item(),
             "ppo/approx_kl": policy_loss.approx_kl.item(),
             "ppo/clipfrac": policy_loss.clipfrac.item(),
             "ppo/entropy": masked_mean(entropy.detach(), mb_mask).item(),
-            "ppo/policy_grad_norm": float(policy_grad_norm),
+            **self._clip_gradients(),
         }
         if self.uses_critic:
-            value_grad_norm = self.accelerator.clip_grad_norm_(self._value_params, p.max_grad_norm)
             stats["ppo/value_loss"] = value_loss.loss.item()
             stats["ppo/value_clipfrac"] = value_loss.clipfrac.item()
-            stats["ppo/value_grad_norm"] = float(value_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad()
         return stats
+
+    def _clip_gradients(self) -> dict[str, float]:
+        """Policy and critic are clipped each on its own, as with OpenRLHF's separate actor and
+        critic optimisers. One joint norm is dominated by the larger model: a fully trained 134M
+        critic beside a LoRA policy scaled the adapter's gradients below Adam's eps, and 12
+        SmolLM2 updates left the policy's KL to its reference at 0.0000.
+
+        Under DeepSpeed, `accelerator.backward` has already stepped: the engine clipped with one
+        joint norm (`gradient_clipping`), and accelerate's `clip_grad_norm_` only reads it back.
+        """
+        max_norm = self.params.max_grad_norm
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            norm = self.accelerator.clip_grad_norm_(self._policy_params, max_norm)
+            return {} if norm is None else {"ppo/grad_norm": _scalar(norm)}
+        groups = {"ppo/policy_grad_norm": self._policy_params}
+        if self.uses_critic:
+            groups["ppo/value_grad_norm"] = self._value_params
+        return {
+            key: _scalar(self.accelerator.clip_grad_norm_(group, max_norm))
+            for key, group in groups.items()
+        }
 
     def step(self, prompts: Sequence[Sequence[dict]]) -> dict[str, float]:
         """One full PPO update: rollout, scoring, reference, value, optimisation."""
         rollout = self.collect_rollout(prompts)
         return self.update(rollout)
+
+
+def _scalar(norm) -> float:
+    """A gradient norm as a float: under FSDP2 it is a DTensor, whose `full_tensor` gathers it."""
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def _refuse_unsynchronised_processes(accelerator: Accelerator) -> None:
+    """Stop a launch whose processes would each train alone. On a machine without CUDA,
+    accelerate 1.15 turns an FSDP or DeepSpeed config into no distribution at all (seen with
+    deploy/accelerate/fsdp.yaml: DistributedType.NO in both of two processes, and each rank's
+    statistics its own), or counts every rank as rank 0 of 1; the main process's model would
+    then silently be one rank's."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    alone = accelerator.num_processes > 1 and accelerator.distributed_type == DistributedType.NO
+    if launched != accelerator.num_processes or alone:
+        raise RuntimeError(
+            f"{launched} processes were launched, but the accelerator runs "
+            f"{accelerator.num_processes} with distributed type {accelerator.distributed_type}: "
+            "each process would train alone. On CPU, DDP needs --multi_gpu, DeepSpeed an "
+            "accelerator with InitProcessGroupKwargs(backend='gloo'), and FSDP a GPU "
+            "(docs/deployment.md)"
+        )
