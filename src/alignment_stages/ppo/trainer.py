@@ -247,8 +247,8 @@ class PPOTrainer:
             if p.requires_grad
         }
         if self.value_model is not None:
-            critic = self.accelerator.unwrap_model(self.value_model)
-            weights.update({f"critic.{name}": p.detach() for name, p in critic.named_parameters()})
+            critic = self.value_model.named_parameters()
+            weights.update({f"critic.{name}": p.detach() for name, p in critic})
         return weights
 
     def load_trained_weights(self, weights: dict[str, torch.Tensor], policy_only: bool = False):
@@ -259,8 +259,7 @@ class PPOTrainer:
             if p.requires_grad
         }
         if self.value_model is not None and not policy_only:
-            critic = self.accelerator.unwrap_model(self.value_model)
-            targets.update({f"critic.{name}": p for name, p in critic.named_parameters()})
+            targets.update({f"critic.{name}": p for name, p in self.value_model.named_parameters()})
         missing = sorted(set(targets) - set(weights))
         if missing:
             raise KeyError(f"the checkpoint lacks {len(missing)} trained tensors: {missing[:3]}")
