@@ -15,6 +15,7 @@ from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
 from alignment_stages.ppo.rounds import run_shaping_rounds
 from alignment_stages.reward.ensemble import RewardEnsemble
+from alignment_stages.tracking import log_update_metrics
 
 SHAPING_ALGORITHMS = {
     "ppo": run_shaping_rounds,
@@ -35,14 +36,15 @@ def shape_policy_stage(
     reward_ensemble: dict[str, ModelArtifact] | None = None,
 ) -> dict[str, Any]:
     """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched.
-    PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it."""
+    PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it. Each
+    update's statistics go to the active MLflow run as they come, if there is one."""
     judge_panel = build_judge_panel(judges, reward_model)
     ensemble = RewardEnsemble.from_metrics(
         reward_model, reward_ensemble or {}, reward_model_metrics
     )
     result = SHAPING_ALGORITHMS[params.algorithm](
         base_policy, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
-        capability_probe, judge_panel, params, ensemble=ensemble,
+        capability_probe, judge_panel, params, ensemble=ensemble, on_update=log_update_metrics,
     )  # fmt: skip
     return {
         "ppo_policy": result.ppo_policy,
