@@ -19,6 +19,7 @@ from alignment_stages.tracking import (
     find_or_create_run,
     gate_outcome,
     log_update_metrics,
+    prepare_store,
     resolve_tracking_uri,
     round_outcome,
     split_switch,
@@ -39,6 +40,8 @@ def test_the_switch_is_a_boolean_and_is_taken_out_of_what_kedro_mlflow_reads():
 def test_a_relative_sqlite_store_lies_under_the_project(tmp_path):
     uri = resolve_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path, "mlflow.yml")
     assert uri == f"sqlite:///{tmp_path.resolve()}/mlruns/mlflow.db"
+    assert not (tmp_path / "mlruns").exists()  # written when a pipeline runs, not before
+    prepare_store(uri, "mlflow.yml")
     assert (tmp_path / "mlruns").is_dir()
     absolute = f"sqlite:///{tmp_path}/elsewhere/mlflow.db"
     assert resolve_tracking_uri(absolute, Path("/nowhere"), "mlflow.yml") == absolute
@@ -52,10 +55,10 @@ def test_a_uri_mlflow_cannot_track_to_is_refused_naming_the_key(tmp_path, uri, m
 
 
 def test_a_server_that_does_not_answer_is_refused_at_once(tmp_path):
-    uri = f"http://127.0.0.1:{free_port()}"
+    uri = resolve_tracking_uri(f"http://127.0.0.1:{free_port()}", tmp_path, "mlflow.yml")
     started = time.perf_counter()
     with pytest.raises(TrackingConfigError, match="no MLflow server answers at"):
-        resolve_tracking_uri(uri, tmp_path, "mlflow.yml")
+        prepare_store(uri, "mlflow.yml")
     assert time.perf_counter() - started < 10
 
 
@@ -70,7 +73,9 @@ def test_without_an_active_run_nothing_is_logged_and_trainers_report_nowhere(mon
 
 
 def test_tasks_of_one_run_version_share_one_run_and_updates_log_live(tmp_path):
-    client = MlflowClient(resolve_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path, "t"))
+    uri = resolve_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path, "t")
+    prepare_store(uri, "t")
+    client = MlflowClient(uri)
     experiment = client.create_experiment("x", artifact_location=(tmp_path / "a").as_uri())
     first = find_or_create_run(client, experiment, VERSION, "full_alignment")
     assert find_or_create_run(client, experiment, VERSION, "full_alignment") == first

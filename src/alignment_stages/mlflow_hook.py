@@ -6,7 +6,8 @@ the run. `TrackRunInMlflow` is that hook with what the project adds (kedro-mlflo
 auto-registration is disabled in `settings.py`, so it runs once):
 
 - `enabled: false` in `mlflow.yml` turns all of it off: no run, and no store written;
-- the tracking URI is checked before the first node (`tracking.resolve_tracking_uri`);
+- the settings and the tracking URI are checked before the first node, and the store is set up
+  only when a pipeline runs;
 - with `ALIGNMENT_STAGES_RUN_VERSION` set, every task of one Airflow DAG run joins one MLflow
   run, found by its `kedro_run_version` tag;
 - parameters are the validated pydantic blocks, logged key by key (`ppo_shaping.ppo.kl_coef`);
@@ -41,6 +42,7 @@ from alignment_stages.tracking import (
     gate_outcome,
     log_artifact_data,
     log_outcome,
+    prepare_store,
     resolve_tracking_uri,
     reward_outcome,
     round_outcome,
@@ -80,30 +82,40 @@ class TrackRunInMlflow(MlflowHook):
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self.run_id = None  # one instance serves every session of a process
-        where = f"mlflow.yml (env {context.env or 'local'!r} over base)"
+        """Reads and checks `mlflow.yml`. The store itself is set up only when a pipeline runs,
+        so `kedro airflow create`, `kedro viz` or a notebook session write nothing."""
+        self.run_id, self._context = None, None  # one instance serves every session of a process
+        self._where = f"mlflow.yml (env {context.env or 'local'!r} over base)"
         loader = context.config_loader
         loader.config_patterns.setdefault("mlflow", MLFLOW_PATTERNS)
         try:
             conf = loader["mlflow"]
         except MissingConfigException:
             conf = {}
-        self.enabled, conf = split_switch(conf, where)
+        self.enabled, conf = split_switch(conf, self._where)
         self._is_mlflow_enabled = self.enabled
         if not self.enabled:
-            logger.info("MLflow tracking is off (%s: enabled: false)", where)
+            logger.info("MLflow tracking is off (%s: enabled: false)", self._where)
             return
         server = dict(conf.get("server") or {})
         server["mlflow_tracking_uri"] = resolve_tracking_uri(
-            server.get("mlflow_tracking_uri"), Path(context.project_path), where
+            server.get("mlflow_tracking_uri"), Path(context.project_path), self._where
         )
-        conf["server"] = server
+        self._conf = {**conf, "server": server}
         try:
-            KedroMlflowConfig.model_validate(conf)
+            config = KedroMlflowConfig.model_validate(self._conf)
         except ValidationError as error:
-            raise TrackingConfigError(f"{where}: {error}") from error
-        loader["mlflow"] = conf  # what kedro-mlflow reads back: without the switch, URI resolved
-        super().after_context_created(context)
+            raise TrackingConfigError(f"{self._where}: {error}") from error
+        # `kedro mlflow ui` reads the settings from the context, as kedro-mlflow's hook leaves them.
+        context.__setattr__("mlflow", config)
+        self._context = context
+
+    def _set_up_store(self) -> None:
+        """kedro-mlflow's own setup (store, experiment, autologging off), then the DAG run's
+        MLflow run when the run version is pinned."""
+        prepare_store(self._conf["server"]["mlflow_tracking_uri"], self._where)
+        self._context.config_loader["mlflow"] = self._conf  # what kedro-mlflow reads back
+        super().after_context_created(self._context)
         self._join_dag_run()
 
     def _join_dag_run(self) -> None:
@@ -136,6 +148,7 @@ class TrackRunInMlflow(MlflowHook):
         # HF's MLflowCallback (TRL's report_to): each trainer in a nested run of its own, so the
         # reward model's and DPO's `loss` curves and arguments do not mix in the Kedro run.
         os.environ["MLFLOW_NESTED_RUN"] = "true"
+        self._set_up_store()
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         if self._is_mlflow_enabled:
             import mlflow
@@ -172,7 +185,9 @@ class TrackRunInMlflow(MlflowHook):
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog):
-        if self.enabled:
+        # Only once a run was started: kedro-mlflow's handler fails when none is (a server that
+        # does not answer stops the run in before_pipeline_run), hiding the real error.
+        if self.enabled and self.run_id is not None:
             super().on_pipeline_error(
                 error=error, run_params=run_params, pipeline=pipeline, catalog=catalog
             )

@@ -50,24 +50,19 @@ def split_switch(conf: Mapping[str, Any], where: str) -> tuple[bool, dict[str, A
 
 
 def resolve_tracking_uri(uri: str | None, project_path: Path, where: str) -> str:
-    """The tracking URI to hand to MLflow; refused here, before any node, if it cannot work.
+    """The tracking URI to hand to MLflow, refused if MLflow 3 cannot track to it. No I/O.
 
     A relative sqlite path is read from the project root (MLflow would read it from the working
-    directory); its folder is created. An http(s) URI must answer MLflow's `/health` now, not
-    after the first training stage, when MLflow's retries would stall the run for minutes.
+    directory).
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    scheme = _scheme(uri)
     if scheme == "sqlite":
         path = Path(uri.split("://", 1)[1].removeprefix("/"))
         if not uri.startswith("sqlite:////"):  # three slashes: relative to the project
             path = project_path / path
-        path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path.resolve()}"
-    if scheme in SERVER_SCHEMES:
-        _check_server(uri, where)
-        return uri
-    if scheme in DATABASE_SCHEMES | OTHER_SCHEMES or uri in OTHER_SCHEMES:
+    if scheme in DATABASE_SCHEMES | SERVER_SCHEMES | OTHER_SCHEMES or uri in OTHER_SCHEMES:
         return uri
     raise TrackingConfigError(
         f"{where}: server.mlflow_tracking_uri={uri!r} is not a tracking store MLflow 3 can use. "
@@ -75,6 +70,21 @@ def resolve_tracking_uri(uri: str | None, project_path: Path, where: str) -> str
         f"server, or a database URI ({', '.join(sorted(DATABASE_SCHEMES))}); a plain folder is "
         "MLflow's retired file store. Or set enabled: false."
     )
+
+
+def prepare_store(uri: str, where: str) -> None:
+    """Before a pipeline's first node: a local sqlite store's folder is created, and an http(s)
+    server must answer MLflow's `/health` now, not after the first training stage, when
+    MLflow's retries would stall the run for minutes."""
+    scheme = _scheme(uri)
+    if scheme == "sqlite":
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif scheme in SERVER_SCHEMES:
+        _check_server(uri, where)
+
+
+def _scheme(uri: str) -> str:
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
 
 
 def _check_server(uri: str, where: str) -> None:

@@ -119,6 +119,14 @@ def _run_curation(project):
         session.run(pipeline_names=["data_curation"])
 
 
+def test_a_session_that_runs_no_pipeline_writes_no_store(tmp_path):
+    """`kedro airflow create`, `kedro viz` and notebooks open a context and run nothing."""
+    project = _curation_project(tmp_path)
+    with KedroSession.create(project_path=project, env="test") as session:
+        assert session.load_context().mlflow.server.mlflow_tracking_uri.endswith("mlflow.db")
+    assert not (project / "mlruns").exists()
+
+
 def test_the_switch_off_runs_the_pipeline_and_writes_no_store(tmp_path):
     project = _curation_project(tmp_path, enabled=False)
     _run_curation(project)
