@@ -1,5 +1,6 @@
 """Algorithms live in plain modules: only `pipelines/`, `datasets/` and the Kedro glue modules
-(registry, settings, the session class, the CLI entry point and `kedro` command overrides) may import Kedro."""
+(registry, settings, the session class, the MLflow hook, the CLI entry point and `kedro` command
+overrides) may import Kedro."""
 
 import ast
 from pathlib import Path
@@ -8,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "alignment_stages"
 KEDRO_ALLOWED = {
     "pipelines",
     "datasets",
+    "mlflow_hook.py",
     "pipeline_registry.py",
     "settings.py",
     "session.py",

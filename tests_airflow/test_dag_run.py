@@ -1,4 +1,5 @@
-"""A real Airflow DAG run of `data_curation` on a throwaway project: one version for all tasks."""
+"""A real Airflow DAG run of `data_curation` on a throwaway project: one version for all tasks,
+and one MLflow run for the DAG run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from alignment_stages.demo.generate import write_demo_files
 from alignment_stages.run_identity import version_from_datetime
+from alignment_stages.tracking import RUN_VERSION_TAG
 from tests.conftest import make_project
 
 
@@ -20,7 +22,7 @@ def airflow_db():
 
 
 def test_every_task_of_a_dag_run_writes_the_run_version(airflow_db, dag_bag, tmp_path, monkeypatch):
-    project = make_project(tmp_path)
+    project = make_project(tmp_path, tracking=True)
     write_demo_files(project / "data" / "01_raw" / "preferences")
     monkeypatch.setenv("ALIGNMENT_STAGES_PROJECT_PATH", str(project))
     monkeypatch.setenv("KEDRO_ENV", "test")
@@ -35,3 +37,18 @@ def test_every_task_of_a_dag_run_writes_the_run_version(airflow_db, dag_bag, tmp
     assert len(outputs) == 9  # every saved output of data_curation
     for output in outputs:
         assert [v.name for v in output.iterdir()] == [version], output.name
+
+    # Both tasks joined one MLflow run: the first logged the curation report, the last task's
+    # command is the run's (kedro-mlflow tags each task's command in turn).
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("alignment_stages").experiment_id
+    runs = client.search_runs([experiment])
+    assert [r.data.tags[RUN_VERSION_TAG] for r in runs] == [version]
+    (run,) = runs
+    assert run.data.params["data_curation.seed"] is not None
+    assert "reports/curation_report.json" in {
+        a.path for a in client.list_artifacts(run.info.run_id, "reports")
+    }
+    assert "split_curated_pairs" in run.data.tags["kedro_command"]

@@ -38,6 +38,7 @@ from alignment_stages.models.artifacts import (
     save_artifacts,
 )
 from alignment_stages.parameters import LauncherParams
+from alignment_stages.tracking import launch_environment, parent_run
 
 # Stage name → "module:function". Each function takes keyword inputs and returns a dict of
 # outputs; imported lazily so that this module stays light for the worker's start-up.
@@ -103,9 +104,11 @@ def _launch(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dic
         log = workdir / "launch.log"
         with log.open("w") as handle:
             try:
+                # The launched main process logs into this process's MLflow run, if one is active.
+                environment = {**os.environ, "PYTHONUNBUFFERED": "1", **launch_environment()}
                 completed = subprocess.run(
                     command, stdout=handle, stderr=subprocess.STDOUT,
-                    timeout=launcher.timeout_seconds, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    timeout=launcher.timeout_seconds, env=environment,
                 )  # fmt: skip
             except subprocess.TimeoutExpired as error:
                 raise LaunchError(
@@ -193,8 +196,9 @@ def worker_main(stage: str, workdir: Path) -> None:
     """One launched process: run the stage; the main process writes the outputs."""
     from accelerate import PartialState
 
-    outputs = _stage_function(stage)(**read_values(workdir / "inputs"))
     state = PartialState()
+    with parent_run(state.is_main_process):
+        outputs = _stage_function(stage)(**read_values(workdir / "inputs"))
     if state.is_main_process:
         write_values(outputs, workdir / "outputs")
     state.wait_for_everyone()

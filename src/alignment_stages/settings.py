@@ -2,6 +2,7 @@
 from the Kedro defaults. For further information, including these default values, see
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
+from alignment_stages.mlflow_hook import TrackRunInMlflow
 from alignment_stages.session import (
     LogNodeUsage,
     ResolveProbeStart,
@@ -13,11 +14,13 @@ from alignment_stages.session import (
 # With ALIGNMENT_STAGES_RUN_VERSION set, a node's outputs at that version are rewritten, not
 # refused, when its task is retried.
 # Every node logs its wall time and its own peak RSS; ResolveProbeStart registers
-# `probe_start_policy`, the model `stage_probe.start` names.
-HOOKS = (RewritePinnedOutputs(), LogNodeUsage(), ResolveProbeStart())
+# `probe_start_policy`, the model `stage_probe.start` names. TrackRunInMlflow is kedro-mlflow's
+# hook with the project's switch, URI check and DAG-run identity (docs/tracking.md).
+HOOKS = (RewritePinnedOutputs(), LogNodeUsage(), ResolveProbeStart(), TrackRunInMlflow())
 
-# Installed plugins for which to disable hook auto-registration.
-# DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+# Installed plugins for which to disable hook auto-registration: kedro-mlflow's own hook would
+# log a second time, and start a run with tracking switched off.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
 # Class that manages the KedroSession. It pins one version for every task of an orchestrated run
 # when ALIGNMENT_STAGES_RUN_VERSION is set, and is a plain KedroSession otherwise.
@@ -46,7 +49,7 @@ CONFIG_LOADER_ARGS = {
     # Key by key: an env file or `--params` that names one key of a block changes that key
     # only. Kedro's default (destructive) replaces the whole block, and pydantic then fills
     # the rest with its own defaults. tests/test_settings.py holds every shipped env to it.
-    "merge_strategy": {"parameters": "soft"},
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],

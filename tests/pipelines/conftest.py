@@ -20,7 +20,8 @@ def latest(project: Path, relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def shaped_project(tmp_path_factory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("shaped"))
+    # Tracking on: tests/pipelines/test_tracking.py reads the run back from the project's store.
+    project = make_project(tmp_path_factory.mktemp("shaped"), tracking=True)
     write_demo_files(project / "data" / "01_raw" / "preferences")
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="smoke") as session:

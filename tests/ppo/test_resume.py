@@ -68,11 +68,11 @@ from tests.ppo.test_resume import run
 
 train_round = rounds._train_round
 
-def killed_in_round_2(trainer, batches, params, round_index=1):
+def killed_in_round_2(trainer, batches, params, round_index=1, *rest):
     if round_index == 2:
         trainer.step(next(batches))
         os.kill(os.getpid(), signal.SIGKILL)
-    return train_round(trainer, batches, params, round_index)
+    return train_round(trainer, batches, params, round_index, *rest)
 
 rounds._train_round = killed_in_round_2
 run(RoundCheckpoints(sys.argv[1]), **json.loads(sys.argv[2]))
@@ -151,10 +151,10 @@ def test_a_torn_round_folder_is_never_read_and_is_cleaned_up(tmp_path, monkeypat
     checkpoints = RoundCheckpoints(tmp_path / "run")
     train_round = rounds._train_round
 
-    def crash_in_round_2(trainer, batches, params, round_index=1):
+    def crash_in_round_2(trainer, batches, params, round_index=1, *rest):
         if round_index == 2:
             raise RuntimeError("killed")
-        return train_round(trainer, batches, params, round_index)
+        return train_round(trainer, batches, params, round_index, *rest)
 
     with monkeypatch.context() as patch:
         patch.setattr(rounds, "_train_round", crash_in_round_2)

@@ -39,6 +39,21 @@ def test_every_round_is_evaluated_and_checkpointed():
     assert result.ppo_history["healthy"].all()
 
 
+def test_on_update_gets_every_update_numbered_across_rounds():
+    """The live-tracking callback: one call per update, step = the update's number in the run."""
+    policy = tiny_policy()
+    calls = []
+    params = _params(rounds=2, updates_per_round=2)
+    result = rounds.run_shaping_rounds(
+        policy, reward_model_from_policy(policy), METRICS, TABLE, TABLE, PROBE, JUDGES, params,
+        on_update=lambda step, stats: calls.append((step, stats)),
+    )  # fmt: skip
+    assert [step for step, _ in calls] == [1, 2, 3, 4]
+    assert {"ppo/kl", "ppo/reward", "ppo/clipfrac", "ppo/value_loss"} <= set(calls[0][1])
+    mean_kl = (calls[0][1]["ppo/kl"] + calls[1][1]["ppo/kl"]) / 2
+    assert result.ppo_history.loc[1, "ppo/kl"] == pytest.approx(mean_kl)
+
+
 def test_approx_kl_above_the_ceiling_stops_and_keeps_the_last_healthy_round():
     policy, result = _run(_params(ppo={"max_approx_kl": 1e-12}))
     history = result.ppo_history

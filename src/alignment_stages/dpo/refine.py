@@ -134,7 +134,10 @@ def refine_with_dpo(
         model=model,
         ref_model=reference,
         args=DPOConfig(
-            **(common_arguments(params.training, params.seed, model) | budget),
+            **(
+                common_arguments(params.training, params.seed, model, run_name="dpo_refinement")
+                | budget
+            ),
             beta=params.beta,
             loss_type=list(params.loss_type),
             loss_weights=params.loss_weights,

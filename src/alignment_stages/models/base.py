@@ -68,7 +68,7 @@ def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: in
     seed_everything(seed)
     trainer = SFTTrainer(
         model=policy.model,
-        args=SFTConfig(**common_arguments(params, seed, policy.model)),
+        args=SFTConfig(**common_arguments(params, seed, policy.model, run_name="base_model/sft")),
         train_dataset=dataset,
         processing_class=policy.tokenizer,
         callbacks=[FiniteLossGuard("base_model SFT")],

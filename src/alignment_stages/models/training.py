@@ -13,6 +13,7 @@ from transformers import TrainerCallback, set_seed
 
 from alignment_stages.models.config import TrainingParams
 from alignment_stages.models.precision import Precision, resolve_precision
+from alignment_stages.tracking import trainer_reporting
 
 
 class TrainingDivergedError(RuntimeError):
@@ -78,10 +79,15 @@ def device_arguments(
 
 
 def common_arguments(
-    params: TrainingParams, seed: int, model: torch.nn.Module | None = None
+    params: TrainingParams,
+    seed: int,
+    model: torch.nn.Module | None = None,
+    *,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Trainer arguments shared by SFT, reward and DPO configs. Checkpoints are not written
-    mid-run: the catalog saves the finished model atomically instead."""
+    mid-run: the catalog saves the finished model atomically instead. The training curves go
+    to MLflow, in a run named `run_name` nested in the Kedro run, when one is active."""
     return {
         "output_dir": tempfile.mkdtemp(prefix="alignment_stages_trainer_"),
         "num_train_epochs": params.epochs,
@@ -93,7 +99,7 @@ def common_arguments(
         "logging_steps": params.logging_steps,
         "logging_nan_inf_filter": False,
         "save_strategy": "no",
-        "report_to": "none",
+        **trainer_reporting(run_name),
         "seed": seed,
         "data_seed": seed,
         "dataloader_num_workers": 0,

@@ -16,6 +16,7 @@ from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
 from alignment_stages.ppo.rounds import run_shaping_rounds
 from alignment_stages.reward.ensemble import RewardEnsemble
+from alignment_stages.tracking import log_update_metrics
 
 SHAPING_ALGORITHMS = {
     "ppo": run_shaping_rounds,
@@ -37,7 +38,8 @@ def shape_policy_stage(
     checkpoints: RoundCheckpoints | None = None,
 ) -> dict[str, Any]:
     """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched.
-    PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it."""
+    PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it. Each
+    update's statistics go to the active MLflow run as they come, if there is one."""
     judge_panel = build_judge_panel(judges, reward_model)
     ensemble = RewardEnsemble.from_metrics(
         reward_model, reward_ensemble or {}, reward_model_metrics
@@ -46,7 +48,8 @@ def shape_policy_stage(
     resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
     result = SHAPING_ALGORITHMS[params.algorithm](
         base_policy, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
-        capability_probe, judge_panel, params, ensemble=ensemble, **resume,
+        capability_probe, judge_panel, params, ensemble=ensemble, on_update=log_update_metrics,
+        **resume,
     )  # fmt: skip
     return {
         "ppo_policy": result.ppo_policy,

@@ -28,9 +28,15 @@ from alignment_stages.models.training import (
     seed_everything,
 )
 from alignment_stages.ppo.config import PPOShapingParams
-from alignment_stages.ppo.rounds import RoundRecorder, ShapingResult, judge_penalties
+from alignment_stages.ppo.rounds import (
+    RoundRecorder,
+    ShapingResult,
+    UpdateCallback,
+    judge_penalties,
+)
 from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.scoring import score_responses
+from alignment_stages.tracking import trainer_reporting
 from datasets import Dataset
 
 logger = logging.getLogger(__name__)
@@ -90,7 +96,7 @@ def trainer_config(algorithm: str, params: PPOShapingParams, steps: int, **overr
         logging_steps=1,
         logging_nan_inf_filter=False,
         save_strategy="no",
-        report_to="none",
+        **trainer_reporting(f"ppo_shaping/{algorithm}"),
         seed=params.seed,
         **device_arguments(),
     )
@@ -104,14 +110,23 @@ class RoundCallback(TrainerCallback):
     last healthy round stays the output, as in the PPO rounds.
     """
 
-    def __init__(self, recorder: RoundRecorder, updates_per_round: int):
+    def __init__(
+        self,
+        recorder: RoundRecorder,
+        updates_per_round: int,
+        on_update: UpdateCallback | None = None,
+    ):
         self.recorder, self.updates_per_round = recorder, updates_per_round
+        self.on_update = on_update
         self.logs: list[dict[str, float]] = []
 
     def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         if not logs or "loss" not in logs:
             return
         self.logs.append(logs)
+        if self.on_update is not None and state.is_world_process_zero:
+            mapped = {column: logs[key] for key, column in TRL_METRICS.items() if key in logs}
+            self.on_update(state.global_step, mapped)
         bad = sorted(key for key, value in logs.items()
                      if isinstance(value, float) and not math.isfinite(value))  # fmt: skip
         if not bad and state.global_step % self.updates_per_round:
@@ -143,6 +158,7 @@ def run_critic_free_rounds(
     judges: JudgePanel,
     params: PPOShapingParams,
     ensemble: RewardEnsemble | None = None,
+    on_update: UpdateCallback | None = None,
 ) -> ShapingResult:
     seed_everything(params.seed)
     chosen = reward_model_metrics["score_chosen"]
@@ -173,7 +189,7 @@ def run_critic_free_rounds(
     )
     # One trainer for every round: Adam's moments and the learning-rate schedule run on across
     # rounds, as PPO's do; a callback closes each round after `updates_per_round` steps.
-    rounds = RoundCallback(recorder, params.updates_per_round)
+    rounds = RoundCallback(recorder, params.updates_per_round, on_update)
     trainer = trainer_class(
         model=model, reward_funcs=[reward],
         args=trainer_config(params.algorithm, params, params.rounds * params.updates_per_round),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,10 @@ from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.scoring import score_responses
 
 logger = logging.getLogger(__name__)
+
+# Called after every PPO update with (step, statistics): step counts updates across rounds, from
+# 1. `alignment_stages.tracking.log_update_metrics` logs them live to MLflow.
+UpdateCallback = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -205,22 +209,31 @@ def cycle_prompts(
 
 
 def _train_round(
-    trainer: PPOTrainer, batches, params: PPOShapingParams, round_index: int = 1
+    trainer: PPOTrainer,
+    batches,
+    params: PPOShapingParams,
+    round_index: int = 1,
+    on_update: UpdateCallback | None = None,
 ) -> tuple[list[dict], str | None]:
     """Run one round's updates; returns their statistics and a divergence reason, if any.
 
     A progress bar per round (as the HF Trainer shows one), and each update's key metrics in
-    the log: a SmolLM2 update takes about a minute on a 2-core CPU.
+    the log and to `on_update` (main process only): a SmolLM2 update takes about a minute on a
+    2-core CPU, too long to wait for the round's end to see the curves.
     """
+    main_process = PartialState().is_main_process
+    first_step = (round_index - 1) * params.updates_per_round + 1
     updates: list[dict[str, float]] = []
     progress = tqdm(range(params.updates_per_round), desc=f"ppo round {round_index}",
-                    unit="update", disable=not PartialState().is_main_process)  # fmt: skip
+                    unit="update", disable=not main_process)  # fmt: skip
     for update in progress:
         try:
             stats = trainer.step(next(batches))
         except NonFiniteLossError as error:
             return updates, str(error)
         updates.append(stats)
+        if on_update is not None and main_process:
+            on_update(first_step + update, stats)
         progress.set_postfix(reward=f"{stats['ppo/reward']:.3f}", kl=f"{stats['ppo/kl']:.3f}",
                              clipfrac=f"{stats['ppo/clipfrac']:.3f}")  # fmt: skip
         logger.info(
@@ -321,6 +334,7 @@ def run_shaping_rounds(
     params: PPOShapingParams,
     ensemble: RewardEnsemble | None = None,
     checkpoints: RoundCheckpoints | None = None,
+    on_update: UpdateCallback | None = None,
 ) -> ShapingResult:
     """PPO's rounds; with `checkpoints`, each healthy round is checkpointed and a run that
     finds completed rounds there continues after the last one (`ppo/checkpoint.py`)."""
@@ -350,7 +364,7 @@ def run_shaping_rounds(
         first_round = _restore(resumed, checkpoints, trainer, recorder, batches, params, process)
     for round_index in range(first_round, params.rounds + 1):
         recorder.start_round()
-        updates, diverged = _train_round(trainer, batches, params, round_index)
+        updates, diverged = _train_round(trainer, batches, params, round_index, on_update)
         row = {"updates": len(updates), **_mean_stats(updates)}
         if diverged:
             recorder.record_diverged(round_index, row, diverged)

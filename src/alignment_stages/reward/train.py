@@ -75,7 +75,9 @@ def train_reward_model(
     trainer = RewardTrainer(
         model=initial.model,
         args=RewardConfig(
-            **common_arguments(params.training, params.seed, initial.model),
+            **common_arguments(
+                params.training, params.seed, initial.model, run_name="reward_model"
+            ),
             center_rewards_coefficient=params.center_rewards_coefficient,
         ),
         train_dataset=preference_dataset(preference_train),

@@ -1,0 +1,150 @@
+"""MLflow tracking of a real run, read back from the local store with MLflow's own client: the
+smoke `full_alignment` run (tracking on), and what the switch and a bad mlflow.yml do."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import MlflowClient
+
+from alignment_stages.demo.generate import write_demo_files
+from alignment_stages.tracking import RUN_VERSION_TAG, TrackingConfigError
+from tests.conftest import make_project, set_tracking
+from tests.pipelines.conftest import latest
+
+# docs/metrics.md's per-update PPO keys (the smoke run uses GAE, so the critic's are there too).
+PPO_UPDATE_KEYS = (
+    "ppo/reward", "ppo/score", "ppo/judge_penalty", "ppo/kl", "ppo/non_score_reward",
+    "ppo/kl_coef", "ppo/episodes", "ppo/entropy", "ppo/policy_grad_norm", "ppo/value_grad_norm",
+    "ppo/approx_kl", "ppo/clipfrac", "ppo/policy_loss", "ppo/value_loss", "ppo/value_clipfrac",
+    "ppo/explained_variance", "ppo/response_length", "ppo/eos_rate", "ppo/advantage_mean",
+    "ppo/return_mean",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(shaped_project):
+    client = MlflowClient(f"sqlite:///{shaped_project}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("alignment_stages")
+    runs = client.search_runs([experiment.experiment_id])
+    kedro_runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(kedro_runs) == 1, [r.info.run_name for r in kedro_runs]
+    return client, kedro_runs[0], [r for r in runs if r not in kedro_runs]
+
+
+def test_one_finished_run_carries_the_kedro_run_version(store, shaped_project):
+    _, run, _ = store
+    version = latest(shaped_project, "data/07_model_output/ppo_history.parquet").parent.name
+    assert run.data.tags[RUN_VERSION_TAG] == version
+    assert run.info.run_name == "full_alignment" and run.info.status == "FINISHED"
+
+
+def test_every_pipelines_validated_parameters_are_logged_key_by_key(store):
+    params = store[1].data.params
+    assert params["ppo_shaping.ppo.kl_coef"] == "0.05"  # conf/smoke over conf/base
+    assert params["ppo_shaping.updates_per_round"] == "4"
+    assert params["ppo_shaping.ppo.advantage_estimator"] == "gae"  # a pydantic default
+    for block in ("data_curation", "base_model", "reward_model", "stability_gate",
+                  "dpo_refinement", "evaluation", "behaviour_judges"):  # fmt: skip
+        assert any(name.startswith(f"{block}.") for name in params), block
+
+
+def test_ppo_logs_every_update_with_step_equal_to_the_update(store, shaped_project):
+    client, run, _ = store
+    history = pd.read_parquet(latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    for key in PPO_UPDATE_KEYS:
+        points = client.get_metric_history(run.info.run_id, key)
+        assert [p.step for p in points] == list(range(1, 9)), key  # 2 rounds × 4 updates
+    kl = [p.value for p in client.get_metric_history(run.info.run_id, "ppo/kl")]
+    assert history.loc[1, "ppo/kl"] == pytest.approx(sum(kl[:4]) / 4)
+    assert history.loc[2, "ppo/kl"] == pytest.approx(sum(kl[4:]) / 4)
+
+
+def test_rounds_gate_and_stage_comparison_are_metrics(store, shaped_project):
+    client, run, _ = store
+    run_id = run.info.run_id
+    history = pd.read_parquet(latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    rounds = client.get_metric_history(run_id, "round/reward_mean")
+    assert [(p.step, p.value) for p in rounds] == list(
+        zip(history["round"], history["reward_mean"], strict=True)
+    )
+    gate = json.loads(latest(shaped_project, "data/08_reporting/gate_decision.json").read_text())
+    assert run.data.tags["gate/decision"] == gate["decision"]
+    for name, signal in gate["signals"].items():
+        assert run.data.metrics[f"gate/{name}"] == pytest.approx(signal["value"])
+        assert run.data.tags[f"gate/{name}/verdict"] == signal["verdict"]
+    table = pd.read_parquet(latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
+    for row in table.to_dict("records"):
+        metric = run.data.metrics[f"eval/{row['policy']}/violation_rate"]
+        assert metric == pytest.approx(row["violation_rate"])
+
+
+def test_reward_model_and_dpo_curves_are_nested_runs_of_trl(store):
+    client, run, children = store
+    names = {child.info.run_name: child for child in children}
+    assert {"reward_model", "dpo_refinement"} <= set(names)
+    for name in ("reward_model", "dpo_refinement"):
+        child = names[name]
+        assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
+        assert "train_loss" in child.data.metrics, name
+        assert client.get_metric_history(child.info.run_id, "loss"), name
+
+
+def test_reports_and_charts_are_artifacts(store, shaped_project, tmp_path):
+    client, run, _ = store
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/gate_report.md", "reports/evaluation_report.md", "reports/gate_decision.json",
+            "reports/curation_report.json", "reports/reward_model_metrics.json"} <= reports  # fmt: skip
+    charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
+    assert {"charts/stage_metrics_chart.html", "charts/ppo_rounds_chart.html"} <= charts
+    copy = client.download_artifacts(run.info.run_id, "reports/gate_report.md", str(tmp_path))
+    saved = latest(shaped_project, "data/08_reporting/gate_report.md")
+    assert open(copy, encoding="utf-8").read() == saved.read_text(encoding="utf-8")
+
+
+def _curation_project(tmp_path, **tracking):
+    project = make_project(tmp_path, tracking=True)
+    write_demo_files(project / "data" / "01_raw" / "preferences")
+    set_tracking(project, **tracking)
+    bootstrap_project(project)
+    return project
+
+
+def _run_curation(project):
+    with KedroSession.create(project_path=project, env="test") as session:
+        session.run(pipeline_names=["data_curation"])
+
+
+def test_a_session_that_runs_no_pipeline_writes_no_store(tmp_path):
+    """`kedro airflow create`, `kedro viz` and notebooks open a context and run nothing."""
+    project = _curation_project(tmp_path)
+    with KedroSession.create(project_path=project, env="test") as session:
+        assert session.load_context().mlflow.server.mlflow_tracking_uri.endswith("mlflow.db")
+    assert not (project / "mlruns").exists()
+
+
+def test_the_switch_off_runs_the_pipeline_and_writes_no_store(tmp_path):
+    project = _curation_project(tmp_path, enabled=False)
+    _run_curation(project)
+    assert (project / "data" / "08_reporting" / "curation_report.json").is_dir()
+    assert not (project / "mlruns").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"server": {"mlflow_tracking_uri": "mlruns"}}, "retired file store"),
+        ({"server": {"mlflow_tracking_uri": "http://127.0.0.1:9"}}, "no MLflow server answers"),
+        ({"enabled": "yes"}, "enabled must be true or false"),
+        ({"trackng": {}}, "trackng"),
+    ],
+)
+def test_a_bad_mlflow_yml_stops_the_run_before_any_node(tmp_path, settings, message):
+    project = _curation_project(tmp_path, **settings)
+    with pytest.raises(TrackingConfigError, match=message):
+        _run_curation(project)
+    assert not (project / "data" / "08_reporting" / "curation_report.json").exists()
