@@ -20,8 +20,7 @@ def latest(project: Path, relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def shaped_project(tmp_path_factory) -> Path:
-    # Tracking on: tests/pipelines/test_tracking.py reads the run back from the project's store.
-    project = make_project(tmp_path_factory.mktemp("shaped"), tracking=True)
+    project = make_project(tmp_path_factory.mktemp("shaped"))
     write_demo_files(project / "data" / "01_raw" / "preferences")
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="smoke") as session:

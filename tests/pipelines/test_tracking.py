@@ -4,6 +4,7 @@ smoke `full_alignment` run (tracking on), and what the switch and a bad mlflow.y
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +15,6 @@ from mlflow.tracking import MlflowClient
 from alignment_stages.demo.generate import write_demo_files
 from alignment_stages.tracking import RUN_VERSION_TAG, TrackingConfigError
 from tests.conftest import make_project, set_tracking
-from tests.pipelines.conftest import latest
 
 # docs/metrics.md's per-update PPO keys (the smoke run uses GAE, so the critic's are there too).
 PPO_UPDATE_KEYS = (
@@ -26,20 +26,51 @@ PPO_UPDATE_KEYS = (
 )  # fmt: skip
 
 
+def saved(project, relative: str, run) -> Path:
+    """A dataset's file at the version this MLflow run carries. Other tests share the project
+    and write newer versions, so "latest" may be theirs."""
+    return project / relative / run.data.tags[RUN_VERSION_TAG] / Path(relative).name
+
+
 @pytest.fixture(scope="module")
-def store(shaped_project):
-    client = MlflowClient(f"sqlite:///{shaped_project}/mlruns/mlflow.db")
+def tracked_project(tmp_path_factory) -> Path:
+    """The smoke `full_alignment`, tracking on, in a project of its own: the shared pipeline
+    project also hosts other tests' sessions (stage probes, reruns), each its own MLflow run."""
+    project = make_project(tmp_path_factory.mktemp("tracked"), tracking=True)
+    write_demo_files(project / "data" / "01_raw" / "preferences")
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smoke") as session:
+        session.run(pipeline_names=["full_alignment"])
+    return project
+
+
+@pytest.fixture(scope="module")
+def store(tracked_project):
+    client = MlflowClient(f"sqlite:///{tracked_project}/mlruns/mlflow.db")
     experiment = client.get_experiment_by_name("alignment_stages")
     runs = client.search_runs([experiment.experiment_id])
-    kedro_runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(kedro_runs) == 1, [r.info.run_name for r in kedro_runs]
-    return client, kedro_runs[0], [r for r in runs if r not in kedro_runs]
+    # The project is shared: the stage-probe tests run `stage_probe` sessions in it too, each
+    # its own MLflow run. The one `kedro run --pipeline=full_alignment` must be exactly one run.
+    kedro_runs = [
+        r
+        for r in runs
+        if "mlflow.parentRunId" not in r.data.tags and r.info.run_name == "full_alignment"
+    ]
+    assert len(kedro_runs) == 1, [r.info.run_name for r in runs]
+    children = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == kedro_runs[0].info.run_id
+    ]
+    return client, kedro_runs[0], children
 
 
-def test_one_finished_run_carries_the_kedro_run_version(store, shaped_project):
+def test_one_finished_run_carries_the_kedro_run_version(store, tracked_project):
     _, run, _ = store
-    version = latest(shaped_project, "data/07_model_output/ppo_history.parquet").parent.name
-    assert run.data.tags[RUN_VERSION_TAG] == version
+    # The tag names the version folder the run saved its outputs under.
+    for relative in (
+        "data/07_model_output/ppo_history.parquet",
+        "data/08_reporting/gate_decision.json",
+    ):
+        assert saved(tracked_project, relative, run).is_file(), relative
     assert run.info.run_name == "full_alignment" and run.info.status == "FINISHED"
 
 
@@ -53,9 +84,11 @@ def test_every_pipelines_validated_parameters_are_logged_key_by_key(store):
         assert any(name.startswith(f"{block}.") for name in params), block
 
 
-def test_ppo_logs_every_update_with_step_equal_to_the_update(store, shaped_project):
+def test_ppo_logs_every_update_with_step_equal_to_the_update(store, tracked_project):
     client, run, _ = store
-    history = pd.read_parquet(latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    history = pd.read_parquet(
+        saved(tracked_project, "data/07_model_output/ppo_history.parquet", run)
+    )
     for key in PPO_UPDATE_KEYS:
         points = client.get_metric_history(run.info.run_id, key)
         assert [p.step for p in points] == list(range(1, 9)), key  # 2 rounds × 4 updates
@@ -64,20 +97,26 @@ def test_ppo_logs_every_update_with_step_equal_to_the_update(store, shaped_proje
     assert history.loc[2, "ppo/kl"] == pytest.approx(sum(kl[4:]) / 4)
 
 
-def test_rounds_gate_and_stage_comparison_are_metrics(store, shaped_project):
+def test_rounds_gate_and_stage_comparison_are_metrics(store, tracked_project):
     client, run, _ = store
     run_id = run.info.run_id
-    history = pd.read_parquet(latest(shaped_project, "data/07_model_output/ppo_history.parquet"))
+    history = pd.read_parquet(
+        saved(tracked_project, "data/07_model_output/ppo_history.parquet", run)
+    )
     rounds = client.get_metric_history(run_id, "round/reward_mean")
     assert [(p.step, p.value) for p in rounds] == list(
         zip(history["round"], history["reward_mean"], strict=True)
     )
-    gate = json.loads(latest(shaped_project, "data/08_reporting/gate_decision.json").read_text())
+    gate = json.loads(
+        saved(tracked_project, "data/08_reporting/gate_decision.json", run).read_text()
+    )
     assert run.data.tags["gate/decision"] == gate["decision"]
     for name, signal in gate["signals"].items():
         assert run.data.metrics[f"gate/{name}"] == pytest.approx(signal["value"])
         assert run.data.tags[f"gate/{name}/verdict"] == signal["verdict"]
-    table = pd.read_parquet(latest(shaped_project, "data/08_reporting/stage_comparison.parquet"))
+    table = pd.read_parquet(
+        saved(tracked_project, "data/08_reporting/stage_comparison.parquet", run)
+    )
     for row in table.to_dict("records"):
         metric = run.data.metrics[f"eval/{row['policy']}/violation_rate"]
         assert metric == pytest.approx(row["violation_rate"])
@@ -94,7 +133,7 @@ def test_reward_model_and_dpo_curves_are_nested_runs_of_trl(store):
         assert client.get_metric_history(child.info.run_id, "loss"), name
 
 
-def test_reports_and_charts_are_artifacts(store, shaped_project, tmp_path):
+def test_reports_and_charts_are_artifacts(store, tracked_project, tmp_path):
     client, run, _ = store
     reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
     assert {"reports/gate_report.md", "reports/evaluation_report.md", "reports/gate_decision.json",
@@ -102,8 +141,8 @@ def test_reports_and_charts_are_artifacts(store, shaped_project, tmp_path):
     charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
     assert {"charts/stage_metrics_chart.html", "charts/ppo_rounds_chart.html"} <= charts
     copy = client.download_artifacts(run.info.run_id, "reports/gate_report.md", str(tmp_path))
-    saved = latest(shaped_project, "data/08_reporting/gate_report.md")
-    assert open(copy, encoding="utf-8").read() == saved.read_text(encoding="utf-8")
+    report = saved(tracked_project, "data/08_reporting/gate_report.md", run)
+    assert open(copy, encoding="utf-8").read() == report.read_text(encoding="utf-8")
 
 
 def _curation_project(tmp_path, **tracking):
