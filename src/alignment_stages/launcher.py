@@ -194,9 +194,14 @@ def _params_class(qualified: str) -> type[BaseModel]:
 
 def worker_main(stage: str, workdir: Path) -> None:
     """One launched process: run the stage; the main process writes the outputs."""
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # The first PartialState fixes the process group for every later Accelerator. Built with
+    # cpu=False on a machine without CUDA, accelerate 1.15 makes it DistributedType.NO with one
+    # process under `--multi_gpu`, and each rank then trains alone; PPO's accelerator asks for
+    # the CPU the same way (ppo.trainer.ppo_accelerator), which gives MULTI_CPU over gloo.
+    state = PartialState(cpu=not torch.cuda.is_available())
     with parent_run(state.is_main_process):
         outputs = _stage_function(stage)(**read_values(workdir / "inputs"))
     if state.is_main_process:
