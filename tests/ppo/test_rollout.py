@@ -9,6 +9,7 @@ from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.rollout import (
     TokenValueModel,
     encode_prompts,
+    frozen_weights_cast_once,
     response_values,
     sample_categorical,
     sample_responses,
@@ -221,3 +222,53 @@ def test_the_judge_penalty_is_taken_after_the_clip_and_the_reward_model_is_weigh
     assert rollout.scores.tolist() == [0.0, -5.0, 2.0, -1.0] * 2
     assert rollout.raw_scores.tolist() == raw.tolist()
     assert trainer.update(rollout)["ppo/judge_penalty"] == pytest.approx(1.0)
+
+
+def _lora_policy_model():
+    """A tiny policy under a LoRA adapter: frozen base weights, a tied lm_head, trainable factors."""
+    from peft import get_peft_model
+
+    from alignment_stages.models.lora import lora_config
+
+    policy = tiny_policy()
+    config = lora_config(LoraParams(enabled=True, r=4, alpha=8), "CAUSAL_LM")
+    return policy.tokenizer, get_peft_model(policy.model, config).eval()
+
+
+def test_under_bf16_frozen_weights_are_cast_once_for_the_loop_and_put_back():
+    tokenizer, model = _lora_policy_model()
+    before = {name: p for name, p in model.named_parameters()}
+    lm_head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    assert lm_head.weight is embedding.weight
+    frozen = sum(
+        1 for m in model.modules() if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad
+    )
+    with frozen_weights_cast_once(model) as swapped:
+        assert swapped == 0  # no autocast: nothing to cast
+    with torch.autocast("cpu", dtype=torch.bfloat16), frozen_weights_cast_once(model) as swapped:
+        assert swapped == frozen > 0
+        assert lm_head.weight.dtype == torch.bfloat16 and embedding.weight.dtype == torch.float32
+        assert all(p.dtype == torch.float32 for n, p in model.named_parameters() if "lora_" in n)
+    # The very same fp32 parameters afterwards, the tie included.
+    assert {name: p for name, p in model.named_parameters()} == before
+    assert lm_head.weight is embedding.weight and lm_head.weight.dtype == torch.float32
+
+
+def test_casting_once_samples_the_tokens_that_casting_every_step_samples(monkeypatch):
+    import contextlib
+
+    import alignment_stages.ppo.rollout as rollout
+
+    tokenizer, model = _lora_policy_model()
+    input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    drawn = {}
+    for name, context in (("once", frozen_weights_cast_once), ("every step", None)):
+        if context is None:
+            monkeypatch.setattr(
+                rollout, "frozen_weights_cast_once", lambda m: contextlib.nullcontext(0)
+            )
+        torch.manual_seed(5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            drawn[name] = rollout.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad)
+    assert drawn["once"].tolist() == drawn["every step"].tolist()
