@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Create (or bring up to date) benchmarks/.venv-trl112 with TRL 1.12.0 for the PPO baseline,
 # then print the venv's python. Idempotent: a venv whose installed requirements match
-# requirements.txt is left as it is.
+# requirements.txt is left as it is. With TRL112_PYTHON set (an interpreter already holding these
+# requirements, e.g. on a machine without network), that is printed instead and nothing is built.
 #
 #     bash benchmarks/trl112/setup_venv.sh
 set -euo pipefail
+
+if [[ -n "${TRL112_PYTHON:-}" ]]; then
+    echo "$TRL112_PYTHON"
+    exit 0
+fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$(dirname "$here")/.venv-trl112"

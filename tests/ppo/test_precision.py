@@ -8,6 +8,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
 from alignment_stages.models import precision
+from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.training import device_arguments
@@ -25,11 +26,14 @@ CPU = torch.device("cpu")
 LOGPROB_TOLERANCE = 0.05
 
 
-def _trainer(**overrides):
+def _trainer(lora: bool = False, **overrides):
     policy = tiny_policy()
     params = PPOParams(rollout_batch_size=8, response_length=6, num_minibatches=2, **overrides)
     score = lambda prompts, texts, ids: torch.randn(len(texts))  # noqa: E731
-    return policy, PPOTrainer(policy, reward_model_from_policy(policy), score, params)
+    # With LoRA the base is frozen: its weights are cast to bf16 once per sampling loop, scoring
+    # pass and update (ppo.rollout.frozen_weights_cast_once) instead of at every forward.
+    adapter = LoraParams(enabled=True, r=4, alpha=8) if lora else None
+    return policy, PPOTrainer(policy, reward_model_from_policy(policy), score, params, lora=adapter)
 
 
 def test_auto_keeps_fp32_for_a_tiny_model_and_picks_bf16_at_real_size(monkeypatch):
@@ -57,8 +61,9 @@ def test_bf16_log_probs_agree_with_fp32_and_stay_fp32():
     torch.testing.assert_close(bf16, fp32, atol=LOGPROB_TOLERANCE, rtol=0)
 
 
-def test_bf16_ppo_starts_at_kl_zero_and_ratio_one():
-    _, trainer = _trainer(precision="bf16", learning_rate=1e-12)
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_bf16_ppo_starts_at_kl_zero_and_ratio_one(lora):
+    _, trainer = _trainer(lora, precision="bf16", learning_rate=1e-12)
     assert trainer.precision == "bf16"
     torch.manual_seed(0)
     rollout = trainer.collect_rollout(PROMPTS)
@@ -70,15 +75,17 @@ def test_bf16_ppo_starts_at_kl_zero_and_ratio_one():
     assert stats["ppo/approx_kl"] < 1e-4 and stats["ppo/clipfrac"] == 0.0
 
 
-def test_bf16_ppo_trains_with_finite_losses_and_fp32_weights():
-    _, trainer = _trainer(precision="bf16", learning_rate=1e-3)
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_bf16_ppo_trains_with_finite_losses_and_fp32_weights(lora):
+    _, trainer = _trainer(lora, precision="bf16", learning_rate=1e-3)
     before = [p.detach().clone() for p in trainer.unwrapped_policy.parameters()]
     torch.manual_seed(0)
     for _ in range(3):
         stats = trainer.step(PROMPTS)
         assert all(math.isfinite(value) for value in stats.values()), stats
     after = list(trainer.unwrapped_policy.parameters())
-    assert all(p.dtype == torch.float32 for p in after)  # fp32 master weights
+    # fp32 master weights, and the frozen base's fp32 weights back after each bf16 cast
+    assert all(p.dtype == torch.float32 for p in after)
     assert any(not torch.equal(b, p) for b, p in zip(before, after, strict=True))
 
 

@@ -43,6 +43,7 @@ from alignment_stages.ppo.rollout import (
     TokenValueModel,
     encode_prompts,
     eos_token_ids,
+    frozen_weights_cast_once,
     response_values,
     sample_responses,
     unpadded_window,
@@ -331,7 +332,11 @@ class PPOTrainer:
         texts = self.tokenizer.batch_decode(responses, skip_special_tokens=True)
         # Inference mode skips autograd bookkeeping; the products below, taken outside it, are
         # ordinary tensors that the update may use.
-        with torch.inference_mode(), autocast(self.precision, device):
+        with (
+            torch.inference_mode(),
+            autocast(self.precision, device),
+            frozen_weights_cast_once(self.unwrapped_policy),  # π_old and π_ref: one cast
+        ):
             raw_scores = self.score_fn(prompts, texts, response_ids).to(device).float()
             penalties = (
                 self.penalty_fn(prompts, texts).to(device).float()
@@ -413,11 +418,14 @@ class PPOTrainer:
         b_size = rollout.query_responses.shape[0]
         mb_size = max(1, b_size // p.num_minibatches)
         epoch_stats = defaultdict(list)
-        for _ in range(p.ppo_epochs):
-            for mb_index in torch.randperm(b_size).split(mb_size):
-                mb_stats = self._minibatch_step(rollout, mb_index, advantages, returns)
-                for key, value in mb_stats.items():
-                    epoch_stats[key].append(value)
+        # A LoRA base's frozen weights are cast to bf16 once for the whole update, not at every
+        # minibatch's forward (autocast caches only the casts of weights that require grad).
+        with frozen_weights_cast_once(self.unwrapped_policy, bf16=self.precision == "bf16"):
+            for _ in range(p.ppo_epochs):
+                for mb_index in torch.randperm(b_size).split(mb_size):
+                    mb_stats = self._minibatch_step(rollout, mb_index, advantages, returns)
+                    for key, value in mb_stats.items():
+                        epoch_stats[key].append(value)
         self.timings["optimisation"] += time.perf_counter() - start
 
         sequence_kl = kl.sum(-1)
