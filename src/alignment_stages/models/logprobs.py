@@ -35,7 +35,9 @@ def response_logprobs(
         position_ids=position_ids,
         logits_to_keep=response_length + 1,
     ).logits[:, :-1]  # position t predicts token t + 1
-    logits = logits.float() / temperature
+    logits = logits.float()
+    if temperature != 1.0:  # x / 1 is x: one vocabulary-sized pass fewer, forward and backward
+        logits = logits / temperature
     if banned_token_ids:
         logits = logits.index_fill(-1, torch.tensor(list(banned_token_ids), device=logits.device),
                                    float("-inf"))  # fmt: skip
