@@ -1,10 +1,15 @@
 """EOS truncation, score position, the reference model and the untouched input policy."""
 
+import contextlib
+
 import pytest
 import torch
+from peft import get_peft_model
 
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.lora import lora_config
+from alignment_stages.ppo import rollout as rollout_module
 from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.rollout import (
     TokenValueModel,
@@ -226,10 +231,6 @@ def test_the_judge_penalty_is_taken_after_the_clip_and_the_reward_model_is_weigh
 
 def _lora_policy_model():
     """A tiny policy under a LoRA adapter: frozen base weights, a tied lm_head, trainable factors."""
-    from peft import get_peft_model
-
-    from alignment_stages.models.lora import lora_config
-
     policy = tiny_policy()
     config = lora_config(LoraParams(enabled=True, r=4, alpha=8), "CAUSAL_LM")
     return policy.tokenizer, get_peft_model(policy.model, config).eval()
@@ -255,20 +256,18 @@ def test_under_bf16_frozen_weights_are_cast_once_for_the_loop_and_put_back():
 
 
 def test_casting_once_samples_the_tokens_that_casting_every_step_samples(monkeypatch):
-    import contextlib
-
-    import alignment_stages.ppo.rollout as rollout
-
     tokenizer, model = _lora_policy_model()
     input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    drawn = {}
-    for name, context in (("once", frozen_weights_cast_once), ("every step", None)):
-        if context is None:
-            monkeypatch.setattr(
-                rollout, "frozen_weights_cast_once", lambda m: contextlib.nullcontext(0)
-            )
+
+    def draw() -> torch.Tensor:
         torch.manual_seed(5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            drawn[name] = rollout.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad)
-    assert drawn["once"].tolist() == drawn["every step"].tolist()
+            return rollout_module.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad)
+
+    once = draw()
+    # Without the swap, autocast casts every frozen weight at every decoding step.
+    monkeypatch.setattr(
+        rollout_module, "frozen_weights_cast_once", lambda m: contextlib.nullcontext(0)
+    )
+    assert once.tolist() == draw().tolist()
