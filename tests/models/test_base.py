@@ -192,3 +192,47 @@ def test_a_lora_sft_base_trains_under_a_lora_ppo_in_the_same_process(tmp_path):
     prompts = [list(m) for m in _sft_examples(4)["prompt_messages"]]
     stats = trainer.step(prompts)
     assert stats["ppo/policy_grad_norm"] > 0
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora):
+    """On CPU the SFT loss comes from the model's own logits (`ModelLossSFTTrainer`); its value,
+    its gradients and its logged entropy and accuracy match TRL's fused LM head."""
+    from trl import SFTConfig, SFTTrainer
+
+    from alignment_stages.models.base import ModelLossSFTTrainer
+    from alignment_stages.models.config import LoraParams
+    from alignment_stages.models.lora import lora_config
+    from alignment_stages.models.training import common_arguments
+
+    params = _tiny_params(lora={"enabled": lora, "r": 4, "alpha": 8}).sft
+    dataset = sft_dataset(_sft_examples(16), rejected_share=0.5, seed=0)
+    results = []
+    for trainer_class in (SFTTrainer, ModelLossSFTTrainer):
+        torch.manual_seed(0)
+        policy = tiny_policy()
+        trainer = trainer_class(
+            model=policy.model,
+            args=SFTConfig(**common_arguments(params, 0, policy.model)),
+            train_dataset=dataset,
+            processing_class=policy.tokenizer,
+            peft_config=lora_config(params.lora if lora else LoraParams(), "CAUSAL_LM"),
+        )
+        inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        items = (inputs["labels"][:, 1:] != -100).sum()
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=items)
+        loss.backward()
+        grads = {
+            n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None
+        }
+        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        results.append((loss.item(), grads, metrics))
+    (trl_loss, trl_grads, trl_metrics), (loss, grads, metrics) = results
+    assert loss == pytest.approx(trl_loss, rel=1e-5)
+    assert grads.keys() == trl_grads.keys() and grads
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, trl_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert metrics.keys() == trl_metrics.keys()
+    for key in ("entropy", "mean_token_accuracy", "num_tokens"):
+        assert metrics[key] == pytest.approx(trl_metrics[key], rel=1e-4), key
