@@ -1,5 +1,8 @@
 """Rounds: history, guards that keep the last healthy round, and the early stop on small gains."""
 
+import json
+
+import pandas as pd
 import pytest
 import torch
 
@@ -169,3 +172,83 @@ def test_rloo_rounds_run_and_record_no_critic_statistics():
     assert history["healthy"].all() and len(history) == 3
     assert history["ppo/clipfrac"].iloc[1:].notna().all()
     assert not any(column.startswith("ppo/value") for column in history.columns)
+
+
+MIXED = pd.DataFrame(
+    {
+        "prompt_id": [f"m{i}" for i in range(16)],
+        "prompt_messages": [[{"role": "user", "content": f"Question {i}?"}] for i in range(16)],
+        # 10 benign, 4 unsafe, 2 unknown: a uniform draw would be 62% benign
+        "category": ["benign"] * 10 + ["unsafe"] * 4 + ["unknown"] * 2,
+    }
+)
+CATEGORY_OF = {
+    (("user", m[0]["content"]),): c
+    for m, c in zip(MIXED["prompt_messages"], MIXED["category"], strict=True)
+}
+
+
+def _mixed_batches(seed: int = 0):
+    return rounds.cycle_prompts(
+        MIXED, batch_size=8, seed=seed, samples_per_prompt=2,
+        category_mix={"unsafe": 0.5, "benign": 0.5},
+    )  # fmt: skip
+
+
+def test_category_mix_holds_every_batch_at_its_shares_in_whole_groups():
+    batches = _mixed_batches()
+    drawn = {"unsafe": [], "benign": []}
+    for _ in range(5):
+        batch = next(batches)
+        assert len(batch) == 8
+        groups = [batch[i : i + 2] for i in range(0, 8, 2)]
+        assert all(a == b for a, b in groups)  # each prompt's samples stay consecutive
+        categories = [CATEGORY_OF[rounds._prompt_key(a)] for a, _ in groups]
+        assert sorted(categories) == ["benign", "benign", "unsafe", "unsafe"]
+        for (a, _), category in zip(groups, categories, strict=True):
+            drawn[category].append(rounds._prompt_key(a))
+    # one category's pass ends before any of its prompts repeats; unknown is never drawn
+    assert len(set(drawn["unsafe"][:4])) == 4 and len(set(drawn["benign"][:10])) == 10
+    # the groups are interleaved, so a minibatch is not one category
+    firsts = [CATEGORY_OF[rounds._prompt_key(next(batches)[0])] for _ in range(20)]
+    assert set(firsts) == {"unsafe", "benign"}
+
+
+def test_category_mix_resumes_where_its_state_was_saved():
+    batches = _mixed_batches(seed=3)
+    next(batches)
+    state = json.loads(json.dumps(batches.state()))  # as a round checkpoint stores it
+    expected = [next(batches) for _ in range(4)]
+    resumed = _mixed_batches(seed=99)
+    resumed.restore(state)
+    assert [next(resumed) for _ in range(4)] == expected
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [
+        ({"unsafe": 0.7, "benign": 0.5}, "shares must sum to 1, got 1.2"),
+        ({"unsafe": -0.5, "benign": 1.5}, "no negative share"),
+        ({"unsafe": 0.05, "benign": 0.95}, r"gives \['unsafe'\] no prompt in a batch of 4"),
+    ],
+)
+def test_bad_category_mix_is_refused_with_the_reason(mix, message):
+    with pytest.raises(ValueError, match=message):
+        _params(ppo={"category_mix": mix})
+
+
+def test_category_mix_naming_a_category_the_prompts_lack_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"asks for \['unsafe'\], but ppo_prompts has no prompt"):
+        rounds.cycle_prompts(
+            TABLE, batch_size=4, seed=0, category_mix={"unsafe": 0.5, "benign": 0.5}
+        )
+
+
+def test_rounds_train_on_a_category_mix():
+    table = MIXED.iloc[:14].reset_index(drop=True)
+    policy = tiny_policy()
+    params = _params(ppo={"category_mix": {"unsafe": 0.5, "benign": 0.5}}, rounds=1)
+    result = rounds.run_shaping_rounds(
+        policy, reward_model_from_policy(policy), METRICS, table, TABLE, PROBE, JUDGES, params
+    )
+    assert result.ppo_history["healthy"].all() and len(result.ppo_history) == 2

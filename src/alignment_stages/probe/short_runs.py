@@ -71,7 +71,11 @@ def run_short_ppo(
     trainer = build_ppo_trainer(start, reward_model, reward_metrics, ppo_prompts, judges, shaping)
     recorder = RoundRecorder(start, reward_model, judges, eval_prompts, capability_probe, shaping)
     batches = cycle_prompts(
-        ppo_prompts, shaping.ppo.rollout_batch_size, seed, shaping.ppo.samples_per_prompt
+        ppo_prompts,
+        shaping.ppo.rollout_batch_size,
+        seed,
+        shaping.ppo.samples_per_prompt,
+        shaping.ppo.category_mix,
     )
     # 2. Update until `updates` are done, or `budget.seconds` of training have passed.
     seconds, updates = 0.0, 0
