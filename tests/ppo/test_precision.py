@@ -160,3 +160,32 @@ def test_an_explicit_bf16_on_a_device_without_fast_bf16_warns(monkeypatch, caplo
     with caplog.at_level("WARNING", logger="alignment_stages.models.precision"):
         resolve_precision("bf16", model, CPU)
     assert "without fast bf16" not in caplog.text
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_evaluation_scores_and_probe_run_at_the_sampling_precision(lora):
+    """`evaluate_policy` scores answers and the probe under the eval's precision: bf16 moves
+    the numbers (the products ran in bf16) within tolerance, and they come back fp32."""
+    from alignment_stages.behaviour.metrics import probe_perplexity
+    from alignment_stages.evaluation.snapshot import _scoring_precision
+    from alignment_stages.reward.scoring import score_responses
+
+    policy, trainer = _trainer(lora=lora)
+    model = trainer.unwrapped_policy if lora else policy.model  # LoRA: a frozen base
+    reward = reward_model_from_policy(policy)
+    answers = ["Simmer it gently.", "No."] * 4
+    references = ["Rinse the rice, then simmer it."] * len(PROMPTS)
+    probe = type(policy)(model=model, tokenizer=policy.tokenizer)
+    results = {}
+    for name in ("fp32", "bf16"):
+        with _scoring_precision(reward.model, name):
+            scores = score_responses(reward, PROMPTS, answers)
+        with _scoring_precision(model, name):
+            perplexity = probe_perplexity(probe, PROMPTS, references)
+        results[name] = scores, perplexity
+    (scores32, ppl32), (scores16, ppl16) = results["fp32"], results["bf16"]
+    assert scores16.dtype == torch.float32 and not torch.equal(scores16, scores32)
+    torch.testing.assert_close(scores16, scores32, atol=0.05, rtol=0.05)
+    assert ppl16 != ppl32 and ppl16 == pytest.approx(ppl32, rel=0.05)
+    # the fp32 weights are back after each pass
+    assert all(p.dtype == torch.float32 for p in model.parameters())

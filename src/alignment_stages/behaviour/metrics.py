@@ -171,28 +171,34 @@ def _template_ids(tokenizer, messages: list, add_generation_prompt: bool) -> lis
 
 
 def _batch_nll(model, tokenizer, examples: Sequence[_ProbeExample]) -> tuple[float, int]:
-    """Summed NLL and count of the reference tokens of one batch, padded on the tokenizer's side."""
+    """Summed NLL and count of the reference tokens of one batch.
+
+    Rows are left-padded whatever the tokenizer's side, so every reference ends in the last
+    column and only the last `max reference + 1` positions go through the LM head
+    (`logits_to_keep`): on SmolLM2 (49k vocabulary) the prompt's logits were most of the probe's
+    vocabulary-sized work and none of its result. Position ids come from the mask.
+    """
     width = max(len(ids) for ids, _ in examples)
+    keep = max(n_reference for _, n_reference in examples) + 1
     input_ids = torch.full((len(examples), width), tokenizer.pad_token_id or 0, dtype=torch.long)
     attention_mask = torch.zeros_like(input_ids)
     target_mask = torch.zeros_like(input_ids, dtype=torch.bool)
     for row, (ids, n_reference) in enumerate(examples):
-        offset = width - len(ids) if tokenizer.padding_side == "left" else 0
-        input_ids[row, offset : offset + len(ids)] = torch.tensor(ids)
-        attention_mask[row, offset : offset + len(ids)] = 1
-        target_mask[row, offset + len(ids) - n_reference : offset + len(ids)] = True
-    # Position ids from the mask, so left padding does not shift the real tokens' positions.
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention_mask[row, width - len(ids) :] = 1
+        target_mask[row, width - n_reference :] = True
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     device = next(model.parameters()).device
     logits = model(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
         position_ids=position_ids.to(device),
+        logits_to_keep=keep,
     ).logits.float()
     logp = F.log_softmax(logits[:, :-1], dim=-1)  # position t predicts token t + 1
-    targets = input_ids[:, 1:].to(device)
+    targets = input_ids[:, width - keep + 1 :].to(device)
     token_logp = torch.gather(logp, -1, targets.unsqueeze(-1)).squeeze(-1)
-    scored = target_mask[:, 1:].to(device)
+    scored = target_mask[:, width - keep + 1 :].to(device)
     return float(-(token_logp * scored).sum()), int(scored.sum())
 
 

@@ -6,7 +6,9 @@ the numbers are comparable: same prompts, same seeds, same judges, same reward m
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ from alignment_stages.ppo.config import RoundEvalParams
 from alignment_stages.ppo.rollout import (
     encode_prompts,
     eos_token_ids,
+    frozen_weights_cast_once,
     sample_responses,
     unsampled_token_ids,
 )
@@ -104,6 +107,17 @@ def sample_generations(
     return out
 
 
+@contextlib.contextmanager
+def _scoring_precision(model: torch.nn.Module, precision: str) -> Iterator[None]:
+    """The reward model's scores and the probe's perplexity at the precision the sampling
+    used: fp32 forwards over 120 answers and the 144-answer probe were most of a SmolLM2
+    round's evaluation time. Their outputs are cast to fp32 before any softmax or mean."""
+    device = next(model.parameters()).device
+    with autocast(resolve_precision(precision, model, device), device):
+        with frozen_weights_cast_once(model):
+            yield
+
+
 def evaluate_policy(
     policy: ModelArtifact,
     base: ModelArtifact,
@@ -119,7 +133,8 @@ def evaluate_policy(
     diversity, length, EOS rate, and label flips since `previous_labels` (same order); with an
     `ensemble`, the proxy and held-out rewards and the ensemble's spread."""
     generations = sample_generations(policy, base, eval_prompts, params)
-    rewards = score_responses(reward_model, generations.prompts, generations.texts)
+    with _scoring_precision(reward_model.model, params.precision):
+        rewards = score_responses(reward_model, generations.prompts, generations.texts)
     judged = judges.judge_detailed(generations.prompts, generations.texts, generations.categories)
     verdicts = judged.panel
     labels = [v.label for v in verdicts]
@@ -154,11 +169,12 @@ def evaluate_policy(
         metrics |= ensemble.metrics(
             generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
         )
-    metrics["probe_perplexity"] = probe_perplexity(
-        policy,
-        [as_messages(p) for p in capability_probe["prompt_messages"]],
-        list(capability_probe["reference_response"]),
-    )
+    with _scoring_precision(policy.model, params.precision):
+        metrics["probe_perplexity"] = probe_perplexity(
+            policy,
+            [as_messages(p) for p in capability_probe["prompt_messages"]],
+            list(capability_probe["reference_response"]),
+        )
     metrics["label_flip_rate"] = (
         label_flip_rate(previous_labels, labels) if previous_labels else 0.0
     )
