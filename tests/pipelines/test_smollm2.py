@@ -39,7 +39,8 @@ CUT_DOWN = {
             "rounds": 1,
             "updates_per_round": 2,
             "ppo": {
-                "rollout_batch_size": 4,
+                # 2 prompts × samples_per_prompt 4: one of each category of the mix
+                "rollout_batch_size": 8,
                 "response_length": 8,
                 "ppo_epochs": 1,
                 "num_minibatches": 1,

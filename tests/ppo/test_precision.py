@@ -31,7 +31,7 @@ def _trainer(lora: bool = False, **overrides):
     params = PPOParams(rollout_batch_size=8, response_length=6, num_minibatches=2, **overrides)
     score = lambda prompts, texts, ids: torch.randn(len(texts))  # noqa: E731
     # With LoRA the base is frozen: its weights are cast to bf16 once per sampling loop, scoring
-    # pass and update (ppo.rollout.frozen_weights_cast_once) instead of at every forward.
+    # pass and update (models.precision.frozen_weights_cast_once) instead of at every forward.
     adapter = LoraParams(enabled=True, r=4, alpha=8) if lora else None
     return policy, PPOTrainer(policy, reward_model_from_policy(policy), score, params, lora=adapter)
 
@@ -167,7 +167,6 @@ def test_evaluation_scores_and_probe_run_at_the_sampling_precision(lora):
     """`evaluate_policy` scores answers and the probe under the eval's precision: bf16 moves
     the numbers (the products ran in bf16) within tolerance, and they come back fp32."""
     from alignment_stages.behaviour.metrics import probe_perplexity
-    from alignment_stages.evaluation.snapshot import _scoring_precision
     from alignment_stages.reward.scoring import score_responses
 
     policy, trainer = _trainer(lora=lora)
@@ -178,9 +177,9 @@ def test_evaluation_scores_and_probe_run_at_the_sampling_precision(lora):
     probe = type(policy)(model=model, tokenizer=policy.tokenizer)
     results = {}
     for name in ("fp32", "bf16"):
-        with _scoring_precision(reward.model, name):
+        with precision.scoring_precision(reward.model, name):
             scores = score_responses(reward, PROMPTS, answers)
-        with _scoring_precision(model, name):
+        with precision.scoring_precision(model, name):
             perplexity = probe_perplexity(probe, PROMPTS, references)
         results[name] = scores, perplexity
     (scores32, ppl32), (scores16, ppl16) = results["fp32"], results["bf16"]

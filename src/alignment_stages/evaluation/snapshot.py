@@ -6,9 +6,7 @@ the numbers are comparable: same prompts, same seeds, same judges, same reward m
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +30,11 @@ from alignment_stages.judges.panel import JudgePanel, judge_rate_key
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.logprobs import response_logprobs
-from alignment_stages.models.precision import autocast, resolve_precision
+from alignment_stages.models.precision import autocast, resolve_precision, scoring_precision
 from alignment_stages.ppo.config import RoundEvalParams
 from alignment_stages.ppo.rollout import (
     encode_prompts,
     eos_token_ids,
-    frozen_weights_cast_once,
     sample_responses,
     unsampled_token_ids,
 )
@@ -107,17 +104,6 @@ def sample_generations(
     return out
 
 
-@contextlib.contextmanager
-def _scoring_precision(model: torch.nn.Module, precision: str) -> Iterator[None]:
-    """The reward model's scores and the probe's perplexity at the precision the sampling
-    used: fp32 forwards over 120 answers and the 144-answer probe were most of a SmolLM2
-    round's evaluation time. Their outputs are cast to fp32 before any softmax or mean."""
-    device = next(model.parameters()).device
-    with autocast(resolve_precision(precision, model, device), device):
-        with frozen_weights_cast_once(model):
-            yield
-
-
 def evaluate_policy(
     policy: ModelArtifact,
     base: ModelArtifact,
@@ -133,7 +119,7 @@ def evaluate_policy(
     diversity, length, EOS rate, and label flips since `previous_labels` (same order); with an
     `ensemble`, the proxy and held-out rewards and the ensemble's spread."""
     generations = sample_generations(policy, base, eval_prompts, params)
-    with _scoring_precision(reward_model.model, params.precision):
+    with scoring_precision(reward_model.model, params.precision):
         rewards = score_responses(reward_model, generations.prompts, generations.texts)
     judged = judges.judge_detailed(generations.prompts, generations.texts, generations.categories)
     verdicts = judged.panel
@@ -169,7 +155,7 @@ def evaluate_policy(
         metrics |= ensemble.metrics(
             generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
         )
-    with _scoring_precision(policy.model, params.precision):
+    with scoring_precision(policy.model, params.precision):
         metrics["probe_perplexity"] = probe_perplexity(
             policy,
             [as_messages(p) for p in capability_probe["prompt_messages"]],

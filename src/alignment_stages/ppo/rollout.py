@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from alignment_stages.models.precision import frozen_weights_cast_once
 
 
 @dataclass
@@ -111,45 +112,6 @@ def sample_categorical(probs: torch.Tensor, num_samples: int | None = None) -> t
     token = torch.searchsorted(cumulative, u * cumulative[:, -1:], right=True)
     token = token.clamp(max=probs.shape[-1] - 1)
     return token if num_samples else token.squeeze(1)
-
-
-@contextlib.contextmanager
-def frozen_weights_cast_once(model: nn.Module, bf16: bool | None = None) -> Iterator[int]:
-    """Under bf16 autocast, give every frozen nn.Linear a bf16 copy of its weight for the whole
-    sampling loop (or PPO update); yields how many weights were swapped, and puts the fp32 ones
-    back on exit. `bf16` None reads it from the autocast state at entry.
-
-    Autocast caches its casts only for leaf tensors that require grad, so a LoRA base's frozen
-    weights were cast again at every forward, at every decoding step: on SmolLM2-135M under bf16
-    (16 x 48 tokens, 2 threads, avx512_bf16) the copies took 27% of a step's time, and bf16
-    decoding ran only 1.1x faster than fp32. `Tensor.to(bfloat16)` rounds as autocast's cast
-    does, so the sampled tokens are the same. A tied lm_head gets its own copy for the loop; the
-    embedding keeps the fp32 weight. Every forward inside must run under bf16 autocast."""
-    device_type = next(model.parameters()).device.type
-    autocast_bf16 = bf16 if bf16 is not None else (
-        torch.is_autocast_enabled(device_type)
-        and torch.get_autocast_dtype(device_type) == torch.bfloat16
-    )  # fmt: skip
-    frozen = [
-        module
-        for module in model.modules()
-        if isinstance(module, nn.Linear)
-        and not module.weight.requires_grad
-        and module.weight.dtype == torch.float32
-        # A plain local tensor only: FSDP2's DTensors and ZeRO-3's partitioned placeholders are
-        # gathered by hooks that expect their own parameter objects.
-        and type(module.weight.data) is torch.Tensor
-        and not hasattr(module.weight, "ds_id")
-    ] if autocast_bf16 else []  # fmt: skip
-    originals = [module.weight for module in frozen]
-    try:
-        with torch.no_grad():
-            for module, weight in zip(frozen, originals, strict=True):
-                module.weight = nn.Parameter(weight.to(torch.bfloat16), requires_grad=False)
-        yield len(frozen)
-    finally:
-        for module, weight in zip(frozen, originals, strict=True):
-            module.weight = weight
 
 
 def sample_tokens(

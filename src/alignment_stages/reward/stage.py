@@ -10,6 +10,7 @@ import pandas as pd
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import RewardModelParams
+from alignment_stages.models.precision import scoring_precision
 from alignment_stages.reward.evaluate import evaluate_reward_model
 from alignment_stages.reward.train import train_reward_model
 
@@ -45,9 +46,10 @@ def train_reward_model_stage(
             _member_pairs(preference_train, index, params), base_policy, member_params
         )
         seconds = time.perf_counter() - started
-        metrics = evaluate_reward_model(
-            model, preference_val, params.eval_batch_size, params.training.max_length
-        )
+        with scoring_precision(model.model, params.training.precision):
+            metrics = evaluate_reward_model(
+                model, preference_val, params.eval_batch_size, params.training.max_length
+            )
         members[member_name(index)] = model
         member_metrics[member_name(index)] = {
             "accuracy": metrics["accuracy"],
