@@ -148,3 +148,54 @@ def test_full_alignment_stops_before_dpo_when_the_gate_does_not_switch(tmp_path)
     with pytest.raises(GateNotPassedError, match="'continue_shaping'"):
         SequentialRunner().run(dpo_refinement.create_pipeline(), catalog)
     assert not (tmp_path / "dpo_policy").exists()
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch):
+    """On CPU DPO's log-probs come from the model's own logits (`fused_head_from_logits`): the
+    loss, its gradients and the logged metrics match TRL's fused LM head."""
+    import trl.trainer.utils as trl_utils
+    from trl import DPOTrainer
+
+    import alignment_stages.dpo.refine as refine
+
+    class Captured(Exception):
+        pass
+
+    def capture(trainer, *args, **kwargs):
+        raise Captured(trainer)
+
+    monkeypatch.setattr(DPOTrainer, "train", capture)
+    params = DPORefinementParams(
+        **TINY, lora={"enabled": lora, "r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}
+    )
+    results = []
+    for from_logits in (False, True):
+        if not from_logits:
+            monkeypatch.setattr(refine, "fused_head_from_logits", lambda model: False)
+        else:  # TRL's chunked kernel must not run at all
+            monkeypatch.undo()
+            monkeypatch.setattr(DPOTrainer, "train", capture)
+            monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", None)
+        torch.manual_seed(0)
+        start = tiny_policy()
+        with pytest.raises(Captured) as caught:
+            refine_with_dpo(start, PAIRS, params)
+        trainer = caught.value.args[0]
+        inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, inputs)
+        loss.backward()
+        grads = {
+            n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None
+        }
+        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        results.append((loss.item(), grads, metrics))
+    (trl_loss, trl_grads, trl_metrics), (loss, grads, metrics) = results
+    assert loss == pytest.approx(trl_loss, rel=1e-5)
+    assert grads.keys() == trl_grads.keys() and grads
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, trl_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert metrics.keys() == trl_metrics.keys()
+    for key, value in metrics.items():
+        assert value == pytest.approx(trl_metrics[key], rel=1e-4, abs=1e-6), key

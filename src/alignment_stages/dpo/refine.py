@@ -21,6 +21,7 @@ from alignment_stages.models.training import (
     check_final_loss,
     common_arguments,
     detach_from_trainer,
+    fused_head_from_logits,
     seed_everything,
 )
 from alignment_stages.reward.train import preference_dataset
@@ -104,6 +105,31 @@ def _check_judged_version(judged: str | None, loaded: str | None, pinned: bool) 
     )
 
 
+class LogitsHeadDPOTrainer(DPOTrainer):
+    """TRL's DPOTrainer, with the log-probs taken from the model's own logits where Triton is
+    absent (`models.training.fused_head_from_logits`). Applied at the first forward, which may
+    be the reference's precomputation inside `__init__`, after TRL patched its fused head."""
+
+    def _logits_head(self) -> None:
+        if getattr(self, "_logits_head_ready", False):
+            return
+        self._logits_head_ready = True
+        for model in (self.model, self.ref_model):
+            if model is None or next(model.parameters()).device.type in ("cuda", "xpu"):
+                continue
+            fused_head_from_logits(
+                model.get_base_model() if hasattr(model, "peft_config") else model
+            )
+
+    def compute_ref_log_probs(self, model, inputs):
+        self._logits_head()
+        return super().compute_ref_log_probs(model, inputs)
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        self._logits_head()
+        return super()._compute_loss(model, inputs, return_outputs)
+
+
 def refine_with_dpo(
     start: ModelArtifact,
     preference_train: pd.DataFrame,
@@ -130,7 +156,7 @@ def refine_with_dpo(
         # No step count is known in advance: a constant rate instead of a cosine over an
         # unknown horizon, stopped by the clock.
         budget = {"max_steps": 10**9, "lr_scheduler_type": "constant", "warmup_steps": 0}
-    trainer = DPOTrainer(
+    trainer = LogitsHeadDPOTrainer(
         model=model,
         ref_model=reference,
         args=DPOConfig(
