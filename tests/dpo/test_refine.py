@@ -172,7 +172,7 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     results = []
     for from_logits in (False, True):
         if not from_logits:
-            monkeypatch.setattr(refine, "fused_head_from_logits", lambda model: False)
+            monkeypatch.setattr(refine, "logits_head_off_gpu", lambda model: False)
         else:  # TRL's chunked kernel must not run at all
             monkeypatch.undo()
             monkeypatch.setattr(DPOTrainer, "train", capture)

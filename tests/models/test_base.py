@@ -195,29 +195,35 @@ def test_a_lora_sft_base_trains_under_a_lora_ppo_in_the_same_process(tmp_path):
 
 
 @pytest.mark.parametrize("lora", [False, True])
-def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora):
-    """On CPU the SFT loss comes from the model's own logits (`ModelLossSFTTrainer`); its value,
-    its gradients and its logged entropy and accuracy match TRL's fused LM head."""
-    from trl import SFTConfig, SFTTrainer
+def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch):
+    """On CPU the SFT loss comes from the model's own logits (`fused_head_from_logits`): its
+    value, its gradients and the logged entropy, accuracy and token count match TRL's fused
+    LM head, whose chunked kernel then never runs."""
+    import trl.trainer.utils as trl_utils
+    from trl import SFTTrainer
 
-    from alignment_stages.models.base import ModelLossSFTTrainer
-    from alignment_stages.models.config import LoraParams
-    from alignment_stages.models.lora import lora_config
-    from alignment_stages.models.training import common_arguments
+    import alignment_stages.models.base as base
+
+    class Captured(Exception):
+        pass
+
+    def capture(trainer, *args, **kwargs):
+        raise Captured(trainer)
 
     params = _tiny_params(lora={"enabled": lora, "r": 4, "alpha": 8}).sft
     dataset = sft_dataset(_sft_examples(16), rejected_share=0.5, seed=0)
     results = []
-    for trainer_class in (SFTTrainer, ModelLossSFTTrainer):
+    for from_logits in (False, True):
+        monkeypatch.undo()
+        monkeypatch.setattr(SFTTrainer, "train", capture)
+        if from_logits:
+            monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", None)
+        else:
+            monkeypatch.setattr(base, "logits_head_off_gpu", lambda model: False)
         torch.manual_seed(0)
-        policy = tiny_policy()
-        trainer = trainer_class(
-            model=policy.model,
-            args=SFTConfig(**common_arguments(params, 0, policy.model)),
-            train_dataset=dataset,
-            processing_class=policy.tokenizer,
-            peft_config=lora_config(params.lora if lora else LoraParams(), "CAUSAL_LM"),
-        )
+        with pytest.raises(Captured) as caught:
+            base.run_sft(tiny_policy(), dataset, params, seed=0)
+        trainer = caught.value.args[0]
         inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
         items = (inputs["labels"][:, 1:] != -100).sum()
         trainer.model.train()

@@ -21,7 +21,7 @@ from alignment_stages.models.training import (
     check_final_loss,
     common_arguments,
     detach_from_trainer,
-    fused_head_from_logits,
+    logits_head_off_gpu,
     seed_everything,
 )
 from alignment_stages.reward.train import preference_dataset
@@ -115,11 +115,8 @@ class LogitsHeadDPOTrainer(DPOTrainer):
             return
         self._logits_head_ready = True
         for model in (self.model, self.ref_model):
-            if model is None or next(model.parameters()).device.type in ("cuda", "xpu"):
-                continue
-            fused_head_from_logits(
-                model.get_base_model() if hasattr(model, "peft_config") else model
-            )
+            if model is not None:
+                logits_head_off_gpu(model)
 
     def compute_ref_log_probs(self, model, inputs):
         self._logits_head()

@@ -200,3 +200,13 @@ def fused_head_from_logits(model: torch.nn.Module) -> bool:
     forward.from_logits = True
     model.forward = forward
     return True
+
+
+def logits_head_off_gpu(model: torch.nn.Module) -> bool:
+    """`fused_head_from_logits` on the model TRL patched (a PeftModel's base), unless it lives
+    on a device where TRL's fused head runs its Triton kernels."""
+    if next(model.parameters()).device.type in ("cuda", "xpu"):
+        return False
+    return fused_head_from_logits(
+        model.get_base_model() if hasattr(model, "peft_config") else model
+    )
