@@ -158,6 +158,7 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     from trl import DPOTrainer
 
     import alignment_stages.dpo.refine as refine
+    import alignment_stages.models.training as training
 
     class Captured(Exception):
         pass
@@ -177,6 +178,7 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
             monkeypatch.undo()
             monkeypatch.setattr(DPOTrainer, "train", capture)
             monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", None)
+            monkeypatch.setattr(training, "LOGITS_HEAD_MIN_PARAMETERS", 0)  # the tiny model
         torch.manual_seed(0)
         start = tiny_policy()
         with pytest.raises(Captured) as caught:

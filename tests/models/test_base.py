@@ -203,6 +203,7 @@ def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     from trl import SFTTrainer
 
     import alignment_stages.models.base as base
+    import alignment_stages.models.training as training
 
     class Captured(Exception):
         pass
@@ -216,6 +217,7 @@ def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     for from_logits in (False, True):
         monkeypatch.undo()
         monkeypatch.setattr(SFTTrainer, "train", capture)
+        monkeypatch.setattr(training, "LOGITS_HEAD_MIN_PARAMETERS", 0)  # the tiny model
         if from_logits:
             monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", None)
         else:

@@ -202,10 +202,20 @@ def fused_head_from_logits(model: torch.nn.Module) -> bool:
     return True
 
 
+# The logits path is taken from this size up, where it was measured (SmolLM2-135M). Below it,
+# TRL's own path stays: the demo's committed reference numbers
+# (tests/pipelines/reference/) were trained through it, and a different summation order in
+# SFT or DPO moves every later stage's sample.
+LOGITS_HEAD_MIN_PARAMETERS = 50_000_000
+
+
 def logits_head_off_gpu(model: torch.nn.Module) -> bool:
     """`fused_head_from_logits` on the model TRL patched (a PeftModel's base), unless it lives
-    on a device where TRL's fused head runs its Triton kernels."""
+    on a device where TRL's fused head runs its Triton kernels, or is below
+    `LOGITS_HEAD_MIN_PARAMETERS`."""
     if next(model.parameters()).device.type in ("cuda", "xpu"):
+        return False
+    if sum(p.numel() for p in model.parameters()) < LOGITS_HEAD_MIN_PARAMETERS:
         return False
     return fused_head_from_logits(
         model.get_base_model() if hasattr(model, "peft_config") else model
