@@ -13,6 +13,7 @@ from alignment_stages.dpo.refine import (
     select_start_policy,
 )
 from tests.models.tiny import tiny_policy
+from tests.models.trainer_steps import CapturedTrainer, assert_same_step, capture, first_step
 
 PROMPT = [{"role": "user", "content": "How do I cook rice?"}]
 PAIRS = pd.DataFrame(
@@ -160,12 +161,6 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     import alignment_stages.dpo.refine as refine
     import alignment_stages.models.training as training
 
-    class Captured(Exception):
-        pass
-
-    def capture(trainer, *args, **kwargs):
-        raise Captured(trainer)
-
     monkeypatch.setattr(DPOTrainer, "train", capture)
     params = DPORefinementParams(
         **TINY, lora={"enabled": lora, "r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}
@@ -181,23 +176,7 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
             monkeypatch.setattr(training, "LOGITS_HEAD_MIN_PARAMETERS", 0)  # the tiny model
         torch.manual_seed(0)
         start = tiny_policy()
-        with pytest.raises(Captured) as caught:
+        with pytest.raises(CapturedTrainer) as caught:
             refine_with_dpo(start, PAIRS, params)
-        trainer = caught.value.args[0]
-        inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-        trainer.model.train()
-        loss = trainer.compute_loss(trainer.model, inputs)
-        loss.backward()
-        grads = {
-            n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None
-        }
-        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
-        results.append((loss.item(), grads, metrics))
-    (trl_loss, trl_grads, trl_metrics), (loss, grads, metrics) = results
-    assert loss == pytest.approx(trl_loss, rel=1e-5)
-    assert grads.keys() == trl_grads.keys() and grads
-    for name, grad in grads.items():
-        torch.testing.assert_close(grad, trl_grads[name], rtol=1e-4, atol=1e-6, msg=name)
-    assert metrics.keys() == trl_metrics.keys()
-    for key, value in metrics.items():
-        assert value == pytest.approx(trl_metrics[key], rel=1e-4, abs=1e-6), key
+        results.append(first_step(caught.value.args[0]))
+    assert_same_step(*results)

@@ -10,6 +10,7 @@ from alignment_stages.models.base import build_base_policy, load_pretrained_poli
 from alignment_stages.models.config import BaseModelParams
 from alignment_stages.models.training import TrainingDivergedError
 from tests.models.tiny import PARAMS, tiny_policy
+from tests.models.trainer_steps import CapturedTrainer, assert_same_step, capture, first_step
 
 TINY_SFT = {
     "epochs": 1,
@@ -205,12 +206,6 @@ def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     import alignment_stages.models.base as base
     import alignment_stages.models.training as training
 
-    class Captured(Exception):
-        pass
-
-    def capture(trainer, *args, **kwargs):
-        raise Captured(trainer)
-
     params = _tiny_params(lora={"enabled": lora, "r": 4, "alpha": 8}).sft
     dataset = sft_dataset(_sft_examples(16), rejected_share=0.5, seed=0)
     results = []
@@ -223,24 +218,7 @@ def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
         else:
             monkeypatch.setattr(base, "logits_head_off_gpu", lambda model: False)
         torch.manual_seed(0)
-        with pytest.raises(Captured) as caught:
+        with pytest.raises(CapturedTrainer) as caught:
             base.run_sft(tiny_policy(), dataset, params, seed=0)
-        trainer = caught.value.args[0]
-        inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-        items = (inputs["labels"][:, 1:] != -100).sum()
-        trainer.model.train()
-        loss = trainer.compute_loss(trainer.model, dict(inputs), num_items_in_batch=items)
-        loss.backward()
-        grads = {
-            n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None
-        }
-        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
-        results.append((loss.item(), grads, metrics))
-    (trl_loss, trl_grads, trl_metrics), (loss, grads, metrics) = results
-    assert loss == pytest.approx(trl_loss, rel=1e-5)
-    assert grads.keys() == trl_grads.keys() and grads
-    for name, grad in grads.items():
-        torch.testing.assert_close(grad, trl_grads[name], rtol=1e-4, atol=1e-6, msg=name)
-    assert metrics.keys() == trl_metrics.keys()
-    for key in ("entropy", "mean_token_accuracy", "num_tokens"):
-        assert metrics[key] == pytest.approx(trl_metrics[key], rel=1e-4), key
+        results.append(first_step(caught.value.args[0], count_items=True))
+    assert_same_step(*results)
