@@ -152,9 +152,12 @@ def evaluate_policy(
     # curves apart along this axis.
     metrics["sqrt_kl_to_base"] = math.sqrt(max(metrics["kl_to_base"], 0.0))
     if ensemble is not None:
-        metrics |= ensemble.metrics(
-            generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
-        )
+        # The held-out members score at the proxy's precision, so their gap to it is not a
+        # precision difference.
+        with scoring_precision(reward_model.model, params.precision):
+            metrics |= ensemble.metrics(
+                generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
+            )
     with scoring_precision(policy.model, params.precision):
         metrics["probe_perplexity"] = probe_perplexity(
             policy,
