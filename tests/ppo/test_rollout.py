@@ -161,7 +161,7 @@ def test_kv_cache_sampling_draws_the_same_tokens_as_recomputing_every_step():
     input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")  # two prompt lengths: padding
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     torch.manual_seed(3)
-    cached = sample_tokens(model, input_ids, mask, 12, 0.7, eos, pad)
+    cached = sample_tokens(model, input_ids, mask, 12, 0.7, eos, pad).tokens
     torch.manual_seed(3)
     with torch.no_grad():
         oracle = _sample_without_cache(model, input_ids, mask, 12, 0.7, eos, pad)
@@ -175,7 +175,7 @@ def test_cutting_a_minibatch_to_its_unpadded_window_changes_no_log_prob_or_value
     model, tokenizer = policy.model.eval(), policy.tokenizer
     input_ids, prompt_mask = encode_prompts(tokenizer, PROMPTS, "cpu")
     torch.manual_seed(0)
-    query_responses, mask, response_mask, _ = sample_responses(
+    query_responses, mask, response_mask, _, _ = sample_responses(
         model, tokenizer, input_ids, prompt_mask, 8, 1.0
     )
     # the short prompts only, with responses cut short: both kinds of all-padding columns
@@ -263,7 +263,7 @@ def test_casting_once_samples_the_tokens_that_casting_every_step_samples(monkeyp
     def draw() -> torch.Tensor:
         torch.manual_seed(5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return rollout_module.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad)
+            return rollout_module.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad).tokens
 
     once = draw()
     # Without the swap, autocast casts every frozen weight at every decoding step.

@@ -1,5 +1,5 @@
 """The sampler at real vocabulary sizes, every EOS id, the never-sampled pad, the KV-cache
-argument of transformers ≥ 5.40."""
+argument of transformers ≥ 5.40, and the log-probs it reads off its own draw."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.logprobs import response_logprobs, response_token_logprobs
 from alignment_stages.ppo.rollout import (
     cumulative_probabilities,
     encode_prompts,
@@ -19,6 +19,7 @@ from alignment_stages.ppo.rollout import (
     sample_responses,
     sample_tokens,
     truncate_after_eos,
+    unsampled_token_ids,
 )
 from tests.models.tiny import tiny_policy
 
@@ -96,7 +97,7 @@ def test_every_eos_id_of_the_generation_config_ends_a_response():
     model = ScriptedLM(len(tokenizer), second_eos, [tokenizer.eos_token_id, second_eos])
     assert eos_token_ids(model, tokenizer) == sorted({tokenizer.eos_token_id, second_eos})
     input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")
-    _, _, response_mask, has_eos = sample_responses(model, tokenizer, input_ids, mask, 5, 1.0)
+    _, _, response_mask, has_eos, _ = sample_responses(model, tokenizer, input_ids, mask, 5, 1.0)
     assert has_eos.all() and response_mask.sum(-1).tolist() == [1, 1]
     _, kept, ended = truncate_after_eos(torch.tensor([[5, second_eos, 9]]), [2, second_eos], 0)
     assert kept.int().tolist() == [[1, 1, 0]] and ended.tolist() == [True]
@@ -108,7 +109,7 @@ def test_a_pad_of_its_own_is_never_sampled_and_has_no_probability():
     model = ScriptedLM(len(tokenizer), pad, [eos])  # a model that would pick pad every time
     input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")
     torch.manual_seed(0)
-    query_responses, full_mask, response_mask, _ = sample_responses(
+    query_responses, full_mask, response_mask, _, _ = sample_responses(
         model, tokenizer, input_ids, mask, 6, 1.0
     )
     assert pad not in query_responses[:, input_ids.shape[1] :][response_mask].tolist()
@@ -137,3 +138,41 @@ def test_sampling_keeps_its_inverse_transform_cost_at_small_vocabularies(vocab):
     torch.set_rng_state(state)
     torch.rand(16, dtype=torch.float64)
     assert torch.equal(consumed, torch.rand(1))
+
+
+def test_the_samplers_log_probs_are_those_a_forward_pass_recomputes():
+    policy = tiny_policy()
+    model, tokenizer = policy.model.eval(), policy.tokenizer
+    input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")  # two lengths: left padding
+    banned = unsampled_token_ids(tokenizer, eos_token_ids(model, tokenizer))
+    assert banned  # the tiny tokenizer's pad is its own: the −∞ logit is exercised
+    torch.manual_seed(2)
+    sampled = sample_responses(model, tokenizer, input_ids, mask, 12, 0.7)
+    with torch.no_grad():
+        recomputed, _ = response_logprobs(model, sampled.query_responses, sampled.attention_mask,
+                                          input_ids.shape[1], 0.7, banned)  # fmt: skip
+    kept = sampled.response_mask
+    torch.testing.assert_close(sampled.logprobs[kept], recomputed[kept], atol=1e-5, rtol=1e-5)
+    assert (sampled.logprobs[~kept] == 0).all()
+    # At T = 0.7 the log-probs are of softmax(logits / 0.7), not of the logits at T = 1.
+    with torch.no_grad():
+        at_one, _ = response_logprobs(model, sampled.query_responses, sampled.attention_mask,
+                                      input_ids.shape[1], 1.0, banned)  # fmt: skip
+    assert (sampled.logprobs[kept] - at_one[kept]).abs().max() > 1e-3
+
+
+def test_measuring_log_probs_without_entropy_gives_the_training_log_probs():
+    policy = tiny_policy()
+    model, tokenizer = policy.model.eval(), policy.tokenizer
+    input_ids, mask = encode_prompts(tokenizer, PROMPTS, "cpu")
+    banned = unsampled_token_ids(tokenizer, eos_token_ids(model, tokenizer))
+    torch.manual_seed(4)
+    sampled = sample_responses(model, tokenizer, input_ids, mask, 10, 1.3)
+    query_responses = sampled.query_responses.clone()
+    query_responses[0, -1] = banned[0]  # a banned target, as the padding after EOS is
+    args = (model, query_responses, sampled.attention_mask, input_ids.shape[1], 1.3, banned)
+    with torch.no_grad():
+        trained, _ = response_logprobs(*args)
+    measured = response_token_logprobs(*args)
+    assert measured[0, -1] == 0 and trained[0, -1] == 0
+    torch.testing.assert_close(measured, trained, atol=1e-6, rtol=1e-6)

@@ -29,7 +29,7 @@ from alignment_stages.behaviour.metrics import (
 from alignment_stages.judges.panel import JudgePanel, judge_rate_key
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.logprobs import response_token_logprobs
 from alignment_stages.models.precision import autocast, resolve_precision, scoring_precision
 from alignment_stages.ppo.config import RoundEvalParams
 from alignment_stages.ppo.rollout import (
@@ -84,22 +84,28 @@ def sample_generations(
         for start in tqdm(batches, desc="evaluation sampling", unit="batch"):
             batch = out.prompts[start : start + params.batch_size]
             input_ids, prompt_mask = encode_prompts(tokenizer, batch, device)
-            query_responses, mask, response_mask, has_eos = sample_responses(
+            sampled = sample_responses(
                 model, tokenizer, input_ids, prompt_mask, params.max_new_tokens, params.temperature
             )
+            query_responses, response_mask = sampled.query_responses, sampled.response_mask
             context = input_ids.shape[1]
-            logp, _ = response_logprobs(
-                model, query_responses, mask, context, params.temperature, banned
-            )
-            base_logp, _ = response_logprobs(
-                base.model, query_responses, mask, context, params.temperature, banned
-            )
+            # log π from the sampler itself, the distribution the tokens were drawn from; only
+            # the base needs a forward pass, and none when the policy is the base (round 0, the
+            # evaluation's "base" row), whose KL is 0 by definition.
+            base_logp = (
+                sampled.logprobs
+                if base.model is model
+                else response_token_logprobs(
+                    base.model, query_responses, sampled.attention_mask, context,
+                    params.temperature, banned,
+                )
+            )  # fmt: skip
             out.texts += tokenizer.batch_decode(
                 query_responses[:, context:], skip_special_tokens=True
             )
-            out.has_eos += has_eos.tolist()
+            out.has_eos += sampled.has_eos.tolist()
             out.lengths += response_mask.sum(-1).tolist()
-            out.kl_to_base += ((logp - base_logp) * response_mask).sum(-1).tolist()
+            out.kl_to_base += ((sampled.logprobs - base_logp) * response_mask).sum(-1).tolist()
     model.train(was_training)
     return out
 

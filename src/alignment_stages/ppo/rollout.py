@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -114,6 +115,13 @@ def sample_categorical(probs: torch.Tensor, num_samples: int | None = None) -> t
     return token if num_samples else token.squeeze(1)
 
 
+class SampledTokens(NamedTuple):
+    tokens: torch.Tensor  # (B, R) drawn tokens, pad after each row's EOS
+    # (B, R) float32 log-prob of each drawn token under the distribution it was drawn from,
+    # softmax(logits / T) with the banned tokens at −∞; 0 after the row's EOS
+    logprobs: torch.Tensor
+
+
 def sample_tokens(
     model,
     input_ids: torch.Tensor,
@@ -123,16 +131,19 @@ def sample_tokens(
     eos_token_ids: Sequence[int] | int,
     pad_token_id: int,
     banned_token_ids: Sequence[int] = (),
-) -> torch.Tensor:
-    """Ancestral sampling with the KV cache: (B, R) new tokens, pad after each row's EOS.
+) -> SampledTokens:
+    """Ancestral sampling with the KV cache: the new tokens, pad after each row's EOS, and their
+    log-probs under the sampling distribution.
 
     Pure sampling from softmax(logits / T), no top-k/top-p, so the recomputed log-probs describe
     the distribution the tokens were drawn from; `banned_token_ids` get logit −∞ (and
     `models.logprobs` masks them the same way). A plain loop rather than `generate`, under
     `inference_mode` (no autograd bookkeeping per op): about a third less time per rollout on
-    small models.
+    small models. The log-probs are read off the probabilities the draw used, so a caller that
+    needs log π of its own samples (the evaluation's KL to base) has them without a second
+    forward pass.
     """
-    tokens = []
+    tokens, logprobs = [], []
     eos = torch.as_tensor(eos_token_ids, device=input_ids.device).reshape(-1)
     banned = list(banned_token_ids)
     with frozen_weights_cast_once(model), torch.inference_mode():
@@ -145,20 +156,33 @@ def sample_tokens(
             logits = output.logits[:, -1].double() / temperature
             if banned:
                 logits[:, banned] = float("-inf")
-            token = sample_categorical(torch.softmax(logits, dim=-1))
-            token = token.masked_fill(finished, pad_token_id)
-            tokens.append(token)
-            finished |= torch.isin(token, eos)
+            probs = torch.softmax(logits, dim=-1)
+            token = sample_categorical(probs)
+            # A drawn token has probability > 0 (zero-probability tokens own an empty interval).
+            logprob = probs.gather(-1, token.unsqueeze(-1)).squeeze(-1).log()
+            tokens.append(token.masked_fill(finished, pad_token_id))
+            logprobs.append(logprob.masked_fill(finished, 0.0).float())
+            finished |= torch.isin(tokens[-1], eos)
             if finished.all():
                 break
             attention_mask = torch.cat([attention_mask, (~finished).long().unsqueeze(1)], dim=1)
             # `cache=`: `past_key_values=` is deprecated and removed in transformers 5.40.
-            output = model(input_ids=token.unsqueeze(1), attention_mask=attention_mask,
+            output = model(input_ids=tokens[-1].unsqueeze(1), attention_mask=attention_mask,
                            position_ids=next_position, cache=output.cache,
                            use_cache=True)  # fmt: skip
             next_position = next_position + 1
-    # Stacked outside inference mode: a normal tensor, which later training passes may use.
-    return torch.stack(tokens, dim=1)
+    # Stacked outside inference mode: normal tensors, which later training passes may use.
+    return SampledTokens(torch.stack(tokens, dim=1), torch.stack(logprobs, dim=1))
+
+
+class SampledResponses(NamedTuple):
+    """B = prompts, Q = padded query length, R = response length."""
+
+    query_responses: torch.Tensor  # (B, Q+R) left-padded query, then the response (pad after EOS)
+    attention_mask: torch.Tensor  # (B, Q+R) 1 on real tokens
+    response_mask: torch.Tensor  # (B, R) 1 up to and including the first EOS
+    has_eos: torch.Tensor  # (B,) bool, the response ended with EOS within the budget
+    logprobs: torch.Tensor  # (B, R) the sampler's log π of each response token, 0 after EOS
 
 
 @torch.no_grad()
@@ -169,11 +193,8 @@ def sample_responses(
     attention_mask: torch.Tensor,
     max_new_tokens: int,
     temperature: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sample, then truncate after the first EOS (any of the checkpoint's EOS ids).
-
-    Returns (query_responses (B, Q+R), attention_mask (B, Q+R), response_mask (B, R), has_eos (B,)).
-    """
+) -> SampledResponses:
+    """Sample, then truncate after the first EOS (any of the checkpoint's EOS ids)."""
     eos = eos_token_ids(model, tokenizer)
     sampled = sample_tokens(
         model,
@@ -185,10 +206,13 @@ def sample_responses(
         tokenizer.pad_token_id,
         unsampled_token_ids(tokenizer, eos),
     )
-    responses, response_mask, has_eos = truncate_after_eos(sampled, eos, tokenizer.pad_token_id)
+    responses, response_mask, has_eos = truncate_after_eos(
+        sampled.tokens, eos, tokenizer.pad_token_id
+    )
     query_responses = torch.cat([input_ids, responses], dim=1)
     full_mask = torch.cat([attention_mask, response_mask.long()], dim=1)
-    return query_responses, full_mask, response_mask, has_eos
+    logprobs = sampled.logprobs * response_mask
+    return SampledResponses(query_responses, full_mask, response_mask, has_eos, logprobs)
 
 
 def unpadded_window(

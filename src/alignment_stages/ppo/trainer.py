@@ -312,7 +312,10 @@ class PPOTrainer:
         input_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, device)
         self.unwrapped_policy.eval()
         with autocast(self.precision, device):
-            query_responses, attention_mask, response_mask, has_eos = sample_responses(
+            # π_old is recomputed below with a full forward rather than read off the sampler:
+            # the update's first ratio must be exactly 1, and the KV-cached decoding steps
+            # round differently from the training forward.
+            query_responses, attention_mask, response_mask, has_eos, _ = sample_responses(
                 self.unwrapped_policy,
                 self.tokenizer,
                 input_ids,
