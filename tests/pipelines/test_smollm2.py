@@ -15,6 +15,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from alignment_stages.demo.generate import write_demo_files
+from alignment_stages.evaluation.memo import PROTOCOL_COLUMN, WEIGHTS_COLUMN, weights_fingerprint
 from alignment_stages.models.config import LoraParams
 from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.trainer import PPOTrainer
@@ -135,3 +136,16 @@ def test_lora_policy_starts_at_its_reference_on_the_real_checkpoint(smollm2_run)
     assert trainer.tokenizer.pad_token_id not in rollout.responses[rollout.response_mask].tolist()
     torch.testing.assert_close(rollout.logprobs, rollout.ref_logprobs)
     assert trainer.update(rollout)["ppo/kl"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_evaluation_takes_ppos_rows_for_the_same_weights(smollm2_run):
+    """PPO's evaluations and the stage's follow one protocol here (SHORT_EVAL), so base and ppo
+    come from ppo_history; the fingerprint PPO stamped is that of the policy saved and loaded."""
+    history = smollm2_run.load("ppo_history").set_index("checkpoint")
+    comparison = smollm2_run.load("stage_comparison").set_index("policy")
+    assert history[WEIGHTS_COLUMN].notna().all() and history[PROTOCOL_COLUMN].nunique() == 1
+    loaded = smollm2_run.load("ppo_policy").model
+    assert weights_fingerprint(loaded) == history.loc["round_001", WEIGHTS_COLUMN]
+    for policy, checkpoint in (("base", "base_policy"), ("ppo", "round_001")):
+        for metric in ("reward_mean", "violation_rate", "kl_to_base", "probe_perplexity"):
+            assert comparison.loc[policy, metric] == history.loc[checkpoint, metric], metric

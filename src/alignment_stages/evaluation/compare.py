@@ -3,7 +3,9 @@ the Markdown report and the charts."""
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +14,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from alignment_stages.behaviour.intervals import bootstrap_mean
+from alignment_stages.evaluation.memo import weights_fingerprint
 from alignment_stages.evaluation.snapshot import Generations, evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.config import RoundEvalParams
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,15 +115,24 @@ def compare_stages(
     capability_probe: pd.DataFrame,
     sampling: RoundEvalParams,
     side_by_side_prompts: int,
+    reusable: Mapping[str, tuple[dict[str, Any], Generations]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate each policy with identical prompts and seeds; `policies` starts with "base"."""
+    """Evaluate each policy with identical prompts and seeds; `policies` starts with "base".
+
+    `reusable` holds evaluations already made under this same protocol, by the fingerprint of
+    the policy's weights (`evaluation.memo`); a policy found there is not evaluated again."""
     base = policies["base"]
-    results = {
-        name: evaluate_policy(
+    results = {}
+    for name, policy in policies.items():
+        found = reusable.get(weights_fingerprint(policy.model)) if reusable else None
+        if found is not None:
+            metrics, generations = found
+            logger.info("eval/%s reuses the evaluation of %s", name, metrics.get("checkpoint"))
+            results[name] = (metrics, generations, generations.labels)
+            continue
+        results[name] = evaluate_policy(
             policy, base, reward_model, judges, eval_prompts, capability_probe, sampling
         )
-        for name, policy in policies.items()
-    }
     base_generations = results["base"][1]
     rows, previous = [], base_generations
     for name, (metrics, generations, _) in results.items():

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from alignment_stages.evaluation.memo import protocol_fingerprint, stamp_history
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
@@ -51,9 +52,17 @@ def shape_policy_stage(
         capability_probe, judge_panel, params, ensemble=ensemble, on_update=log_update_metrics,
         **resume,
     )  # fmt: skip
+    # Each evaluated row is stamped with its policy's weights and the protocol, so that the
+    # evaluation stage can reuse the rows it would compute again (evaluation.memo).
+    protocol = protocol_fingerprint(
+        params.eval, eval_prompts, capability_probe, judges, reward_model, base_policy
+    )
+    history = stamp_history(
+        result.ppo_history, {"base_policy": base_policy, **result.round_policies}, protocol
+    )
     return {
         "ppo_policy": result.ppo_policy,
-        "ppo_history": result.ppo_history,
+        "ppo_history": history,
         "ppo_round_policies": result.round_policies,
         "stop_reason": result.stop_reason,
     }

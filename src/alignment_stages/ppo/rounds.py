@@ -19,6 +19,7 @@ import torch
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
+from alignment_stages.evaluation.memo import GENERATIONS_COLUMN, generations_to_json
 from alignment_stages.evaluation.snapshot import evaluate_policy
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
@@ -96,10 +97,11 @@ class RoundRecorder:
         self.round_policies: dict[str, ModelArtifact] = {}
         self.policy, self.stop_reason = base_policy, f"completed {params.rounds} rounds"
         if resumed is None:
-            metrics, _, self._labels = self._evaluate(base_policy, None)
+            metrics, generations, self._labels = self._evaluate(base_policy, None)
             self.history: list[dict[str, Any]] = [
-                {"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics}
-            ]
+                {"round": 0, "checkpoint": "base_policy", "healthy": True, "updates": 0, **metrics,
+                 GENERATIONS_COLUMN: generations_to_json(generations)}
+            ]  # fmt: skip
         else:  # the rows and labels of the rounds a checkpoint holds (`restore_round`)
             self.history, self._labels = list(resumed["history"]), list(resumed["labels"])
         self._started = time.perf_counter()
@@ -132,7 +134,7 @@ class RoundRecorder:
     def record_healthy(self, round_index: int, model: Any, row: dict[str, Any]) -> bool:
         """Snapshot, evaluate and checkpoint the round; False when the run should stop early."""
         snapshot = ModelArtifact(model=_detached_copy(model), tokenizer=self._tokenizer)
-        metrics, _, self._labels = self._evaluate(snapshot, self._labels)
+        metrics, generations, self._labels = self._evaluate(snapshot, self._labels)
         name = f"round_{round_index:03d}"
         self.round_policies[name], self.policy = snapshot, snapshot
         seconds = time.perf_counter() - self._started
@@ -144,6 +146,8 @@ class RoundRecorder:
                 "healthy": True,
                 **metrics,
                 "seconds": seconds,
+                # kept so that the evaluation stage need not evaluate this round again
+                GENERATIONS_COLUMN: generations_to_json(generations),
             }
         )
         logger.info(

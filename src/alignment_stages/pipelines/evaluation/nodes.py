@@ -11,6 +11,7 @@ from alignment_stages.evaluation.compare import (
     stage_charts,
 )
 from alignment_stages.evaluation.config import EvaluationParams
+from alignment_stages.evaluation.memo import protocol_fingerprint, reusable_evaluations
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.models.artifacts import ModelArtifact
@@ -39,9 +40,13 @@ def evaluate_stages(
     if gate_decision.get("decision") == "rollback_and_switch" and selected in ppo_round_policies:
         policies["rollback"] = ppo_round_policies[selected]()
     policies["dpo"] = dpo_policy
+    # PPO's evaluations of the base and of its rounds, where they followed this same protocol.
+    protocol = protocol_fingerprint(
+        params.sampling, eval_prompts, capability_probe, judges, reward_model, base_policy
+    )
     table, sides = compare_stages(
         policies, reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
-        params.sampling, params.side_by_side_prompts,
+        params.sampling, params.side_by_side_prompts, reusable_evaluations(ppo_history, protocol),
     )  # fmt: skip
     for _, row in table.iterrows():
         logger.info(
