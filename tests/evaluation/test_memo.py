@@ -143,3 +143,13 @@ def test_a_history_without_the_columns_offers_nothing():
     assert (
         reusable_evaluations(pd.DataFrame({"round": [0], "checkpoint": ["base_policy"]}), "p") == {}
     )
+
+
+def test_a_damaged_stored_evaluation_is_evaluated_again_not_reused(setting, caplog):
+    base, moved, reward_model = setting
+    protocol = _protocol(base, reward_model)
+    history, _ = _stamped_history(base, moved, reward_model, protocol)
+    history.loc[0, GENERATIONS_COLUMN] = '{"texts": ["cut'  # a truncated write
+    history.loc[1, GENERATIONS_COLUMN] = '{"texts": []}'  # fields missing
+    assert reusable_evaluations(history, protocol) == {}
+    assert caplog.text.count("unreadable") == 2 and "base_policy" in caplog.text

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
@@ -34,6 +35,8 @@ from alignment_stages.ppo.config import RoundEvalParams
 GENERATIONS_COLUMN = "eval_generations"
 WEIGHTS_COLUMN = "eval_weights"
 PROTOCOL_COLUMN = "eval_protocol"
+
+logger = logging.getLogger(__name__)
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -123,6 +126,15 @@ def reusable_evaluations(
             continue
         if not isinstance(generations, str):
             continue
+        try:
+            parsed = generations_from_json(generations)
+        except ValueError as error:  # json.JSONDecodeError is a ValueError
+            # A damaged row costs an evaluation, never a wrong one.
+            logger.warning(
+                "eval/memo: the stored evaluation of %s is unreadable (%s); evaluating it again",
+                row.get("checkpoint"), error,
+            )  # fmt: skip
+            continue
         metrics = {key: value for key, value in row.items() if key not in columns}
-        reusable[weights] = (metrics, generations_from_json(generations))
+        reusable[weights] = (metrics, parsed)
     return reusable
