@@ -125,8 +125,17 @@ def evaluate_policy(
     diversity, length, EOS rate, and label flips since `previous_labels` (same order); with an
     `ensemble`, the proxy and held-out rewards and the ensemble's spread."""
     generations = sample_generations(policy, base, eval_prompts, params)
+    # One pass at the proxy's scoring precision: the held-out members score inside it too, so
+    # their gap to the proxy is not a precision difference.
     with scoring_precision(reward_model.model, params.precision):
         rewards = score_responses(reward_model, generations.prompts, generations.texts)
+        held_out = (
+            ensemble.metrics(
+                generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
+            )
+            if ensemble is not None
+            else {}
+        )
     judged = judges.judge_detailed(generations.prompts, generations.texts, generations.categories)
     verdicts = judged.panel
     labels = [v.label for v in verdicts]
@@ -157,13 +166,7 @@ def evaluate_policy(
     # Gao et al. 2022 plot reward against √KL: over-optimisation bends the proxy and gold
     # curves apart along this axis.
     metrics["sqrt_kl_to_base"] = math.sqrt(max(metrics["kl_to_base"], 0.0))
-    if ensemble is not None:
-        # The held-out members score at the proxy's precision, so their gap to it is not a
-        # precision difference.
-        with scoring_precision(reward_model.model, params.precision):
-            metrics |= ensemble.metrics(
-                generations.prompts, generations.texts, generations.prompt_ids, rewards.numpy()
-            )
+    metrics |= held_out
     with scoring_precision(policy.model, params.precision):
         metrics["probe_perplexity"] = probe_perplexity(
             policy,
