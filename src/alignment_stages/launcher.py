@@ -44,7 +44,7 @@ from alignment_stages.tracking import launch_environment, parent_run
 # outputs; imported lazily so that this module stays light for the worker's start-up.
 STAGES = {
     "reward_model": "alignment_stages.reward.stage:train_reward_model_stage",
-    "ppo_shaping": "alignment_stages.ppo.alternatives:shape_policy_stage",
+    "ppo_shaping": "alignment_stages.stages.ppo_shaping:shape_policy_stage",
     "dpo_refinement": "alignment_stages.dpo.refine:refine_with_dpo_stage",
 }
 LOG_TAIL_CHARS = 4000

@@ -17,10 +17,9 @@ from alignment_stages.behaviour.metrics import (
     summarise_generations,
     violation_rate,
 )
-from alignment_stages.judges.regex_rules import Verdict
 from tests.models.tiny import tiny_policy
 
-OK, BAD = Verdict("ok", ""), Verdict("violation", "regex[*]: x")
+OK, BAD = "ok", "violation"  # judged labels
 PROMPTS = [
     [{"role": "user", "content": "How do I cook rice?"}],
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Go away."}],
@@ -130,7 +129,7 @@ def test_summarise_generations_reports_every_round_metric():
         responses=["a b", "a c"],
         has_eos=[True, False],
         response_lengths=[2, 4],
-        verdicts=[OK, BAD],
+        labels=[OK, BAD],
         rewards=torch.tensor([1.0, 2.0]),
     )
     assert metrics == {

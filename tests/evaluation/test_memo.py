@@ -10,22 +10,18 @@ import pytest
 import torch
 from peft import get_peft_model
 
-from alignment_stages.evaluation import compare as compare_module
 from alignment_stages.evaluation.compare import compare_stages
+from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.evaluation.memo import (
     GENERATIONS_COLUMN,
-    generations_to_json,
-    protocol_fingerprint,
     reusable_evaluations,
-    stamp_history,
     weights_fingerprint,
 )
-from alignment_stages.evaluation.snapshot import evaluate_policy
-from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.evaluation.protocol import EvalProtocol
+from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact, load_artifact, save_artifact
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.lora import lora_config
-from alignment_stages.ppo.config import RoundEvalParams
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.evaluation.test_snapshot import EVAL_PROMPTS
 from tests.models.tiny import tiny_policy
@@ -49,11 +45,11 @@ def setting():
     return base, ModelArtifact(model=moved, tokenizer=base.tokenizer), reward_model
 
 
-def _protocol(base, reward_model, **changes):
+def _protocol(base, reward_model, **changes) -> EvalProtocol:
     params = PARAMS.model_copy(update=changes.pop("params", {}))
-    return protocol_fingerprint(
-        params, changes.get("prompts", EVAL_PROMPTS), PROBE, changes.get("judges", JUDGES),
-        reward_model, base,
+    return EvalProtocol.from_config(
+        base, reward_model, changes.get("judges", JUDGES), changes.get("prompts", EVAL_PROMPTS),
+        PROBE, params,
     )  # fmt: skip
 
 
@@ -75,8 +71,8 @@ def test_a_lora_policy_keeps_its_fingerprint_through_save_and_load(tmp_path):
 
 def test_the_protocol_changes_with_every_input_the_numbers_depend_on(setting):
     base, moved, reward_model = setting
-    reference = _protocol(base, reward_model)
-    assert _protocol(base, reward_model) == reference
+    reference = _protocol(base, reward_model).fingerprint()
+    assert _protocol(base, reward_model).fingerprint() == reference
     other_prompts = EVAL_PROMPTS.assign(
         prompt_messages=EVAL_PROMPTS["prompt_messages"][::-1].values
     )
@@ -88,27 +84,30 @@ def test_the_protocol_changes_with_every_input_the_numbers_depend_on(setting):
         _protocol(moved, reward_model),  # another base: another KL
         _protocol(base, reward_model_from_policy(moved)),
     ]
+    changed = [protocol.fingerprint() for protocol in changed]
     assert reference not in changed and len(set(changed)) == len(changed)
 
 
-def _stamped_history(base, moved, reward_model, protocol):
-    panel = build_judge_panel(JUDGES, reward_model)
-    rows = []
-    for name, policy in (("base_policy", base), ("round_001", moved)):
-        metrics, generations, _ = evaluate_policy(
-            policy, base, reward_model, panel, EVAL_PROMPTS, PROBE, PARAMS
-        )
-        rows.append({"checkpoint": name, **metrics,
-                     GENERATIONS_COLUMN: generations_to_json(generations)})  # fmt: skip
-    history = pd.DataFrame(rows)
-    stamped = stamp_history(history, {"base_policy": base, "round_001": moved}, protocol)
-    return stamped, panel
+def _stamped_history(base, moved, protocol: EvalProtocol) -> pd.DataFrame:
+    rows = [
+        {"checkpoint": name, **protocol.evaluate(policy).history_row()}
+        for name, policy in (("base_policy", base), ("round_001", moved))
+    ]
+    return protocol.stamp(pd.DataFrame(rows), {"base_policy": base, "round_001": moved})
 
 
-def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, monkeypatch, tmp_path):
+class CountingProtocol(EvalProtocol):
+    """The same protocol, keeping the policies it evaluated."""
+
+    def evaluate(self, policy, previous_labels=None):
+        self.evaluated.append(policy)
+        return super().evaluate(policy, previous_labels)
+
+
+def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, tmp_path):
     base, moved, reward_model = setting
     protocol = _protocol(base, reward_model)
-    history, panel = _stamped_history(base, moved, reward_model, protocol)
+    history = _stamped_history(base, moved, protocol)
     history.to_parquet(tmp_path / "ppo_history.parquet")  # as the catalog stores it
     history = pd.read_parquet(tmp_path / "ppo_history.parquet")
     policies = {
@@ -120,23 +119,18 @@ def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, monkeypat
     }
     with torch.no_grad():
         policies["dpo"].model.lm_head.weight.mul_(0.5)
-    fresh, _ = compare_stages(policies, reward_model, panel, EVAL_PROMPTS, PROBE, PARAMS, 2)
+    fresh, _ = compare_stages(policies, protocol, 2)
 
-    evaluated = []
-    evaluate = compare_module.evaluate_policy
-    monkeypatch.setattr(compare_module, "evaluate_policy",
-                        lambda policy, *a, **k: evaluated.append(policy) or evaluate(policy, *a, **k))  # fmt: skip
-    reused, _ = compare_stages(
-        policies, reward_model, panel, EVAL_PROMPTS, PROBE, PARAMS, 2,
-        reusable_evaluations(history, protocol),
-    )  # fmt: skip
-    assert evaluated == [policies["dpo"]]  # base and ppo came from the history
+    counting = CountingProtocol(**{f: getattr(protocol, f) for f in protocol.__dataclass_fields__})
+    object.__setattr__(counting, "evaluated", [])
+    reused, _ = compare_stages(policies, counting, 2, counting.reusable(history))
+    assert counting.evaluated == [policies["dpo"]]  # base and ppo came from the history
     pd.testing.assert_frame_equal(reused, fresh)
 
-    evaluated.clear()
-    compare_stages(policies, reward_model, panel, EVAL_PROMPTS, PROBE, PARAMS, 2,
-                   reusable_evaluations(history, _protocol(base, reward_model, params={"seed": 9})))  # fmt: skip
-    assert len(evaluated) == 3  # another protocol: nothing is reused
+    counting.evaluated.clear()
+    other = _protocol(base, reward_model, params={"seed": 9})
+    compare_stages(policies, counting, 2, other.reusable(history))
+    assert len(counting.evaluated) == 3  # another protocol: nothing is reused
 
 
 def test_a_history_without_the_columns_offers_nothing():
@@ -148,8 +142,8 @@ def test_a_history_without_the_columns_offers_nothing():
 def test_a_damaged_stored_evaluation_is_evaluated_again_not_reused(setting, caplog):
     base, moved, reward_model = setting
     protocol = _protocol(base, reward_model)
-    history, _ = _stamped_history(base, moved, reward_model, protocol)
+    history = _stamped_history(base, moved, protocol)
     history.loc[0, GENERATIONS_COLUMN] = '{"texts": ["cut'  # a truncated write
     history.loc[1, GENERATIONS_COLUMN] = '{"texts": []}'  # fields missing
-    assert reusable_evaluations(history, protocol) == {}
+    assert protocol.reusable(history) == {}
     assert caplog.text.count("unreadable") == 2 and "base_policy" in caplog.text

@@ -12,7 +12,7 @@ import torch
 from alignment_stages.evaluation import snapshot
 from alignment_stages.evaluation.snapshot import sample_generations
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.ppo.config import RoundEvalParams
+from alignment_stages.evaluation.config import RoundEvalParams
 from tests.models.tiny import tiny_policy
 
 EVAL_PROMPTS = pd.DataFrame({

@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
-from alignment_stages.judges.panel import Judge, JudgePanel
-from alignment_stages.judges.regex_rules import RegexRuleJudge, Verdict
+from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.judges.protocol import Judge, Verdict
+from alignment_stages.judges.regex_rules import RegexRuleJudge
 from alignment_stages.judges.reward_threshold import RewardThresholdJudge
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.models.tiny import tiny_policy

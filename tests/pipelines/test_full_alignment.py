@@ -241,26 +241,25 @@ def test_stage_comparison_reproduces_a_committed_reference(shaped_project):
 def _history_at_sampling_seed(catalog, seed: int) -> pd.DataFrame:
     """`ppo_history`'s gate columns, re-evaluated from the saved rounds with another
     evaluation-sampling seed (what ppo_shaping's RoundRecorder does, round by round)."""
-    from alignment_stages.evaluation.snapshot import evaluate_policy
-    from alignment_stages.judges.config import JudgesParams, build_judge_panel
-    from alignment_stages.ppo.config import PPOShapingParams
+    from alignment_stages.evaluation.protocol import EvalProtocol
+    from alignment_stages.judges.config import JudgesParams
+    from alignment_stages.stages.ppo_shaping import ShapingStageParams
 
     base, reward_model = catalog.load("base_policy"), catalog.load("reward_model")
     rounds = catalog.load("ppo_round_policies")
-    judges = build_judge_panel(
-        JudgesParams.model_validate(catalog.load("params:behaviour_judges")), reward_model
-    )
-    shaping = PPOShapingParams.model_validate(catalog.load("params:ppo_shaping"))
-    sampling = shaping.eval.model_copy(update={"seed": seed})
-    prompts, probe = catalog.load("eval_prompts"), catalog.load("capability_probe")
+    judges = JudgesParams.model_validate(catalog.load("params:behaviour_judges"))
+    shaping = ShapingStageParams.model_validate(catalog.load("params:ppo_shaping"))
+    protocol = EvalProtocol.from_config(
+        base, reward_model, judges, catalog.load("eval_prompts"), catalog.load("capability_probe"),
+        shaping.eval.model_copy(update={"seed": seed}),
+    )  # fmt: skip
     rows, labels = [], None
     for index, (name, policy) in enumerate(
         [("base_policy", base)] + [(n, rounds[n]()) for n in sorted(rounds)]
     ):
-        metrics, _, labels = evaluate_policy(
-            policy, base, reward_model, judges, prompts, probe, sampling, labels
-        )
-        rows.append({"round": index, "checkpoint": name, "healthy": True, **metrics})
+        evaluated = protocol.evaluate(policy, labels)
+        labels = evaluated.labels
+        rows.append({"round": index, "checkpoint": name, "healthy": True, **evaluated.metrics})
     return pd.DataFrame(rows)  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.judges.regex_rules import RegexRuleJudge
 
@@ -18,3 +19,8 @@ PROBE = pd.DataFrame(
 )
 JUDGES = JudgePanel([RegexRuleJudge({"benign": ["go away"]})])
 METRICS = {"score_chosen": {"mean": 0.0, "std": 1.0}}
+
+
+def eval_protocol(policy, reward_model, sampling, judges=JUDGES, ensemble=None) -> EvalProtocol:
+    """The protocol every round of a test run is measured under: TABLE's prompts, PROBE."""
+    return EvalProtocol(policy, reward_model, judges, TABLE, PROBE, sampling, ensemble=ensemble)

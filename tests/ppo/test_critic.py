@@ -9,11 +9,13 @@ from peft import LoraConfig, get_peft_model
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import LoraParams, TinyModelParams
+from alignment_stages.models.sampling import encode_prompts
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.config import PPOParams
-from alignment_stages.ppo.rollout import encode_prompts
-from alignment_stages.ppo.trainer import PPOTrainer, ScoreNormalisation, disable_dropout
+from alignment_stages.ppo.policy_and_value import disable_dropout
+from alignment_stages.ppo.rollout import ScoreNormalisation
+from alignment_stages.ppo.trainer import PPOTrainer
 from alignment_stages.reward.scoring import score_responses
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.models.tiny import tiny_policy

@@ -3,19 +3,18 @@
 import pytest
 import torch
 
-from alignment_stages.ppo.alternatives import SHAPING_ALGORITHMS
-from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import make_reward_function
 from alignment_stages.reward.train import reward_model_from_policy
+from alignment_stages.stages.ppo_shaping import SHAPING_ALGORITHMS, ShapingStageParams
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, PROBE, PROMPTS, TABLE
+from tests.ppo.round_inputs import JUDGES, METRICS, PROMPTS, TABLE, eval_protocol
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
 def test_critic_free_algorithms_write_the_same_history_contract(algorithm):
     policy = tiny_policy()
     reward_model = reward_model_from_policy(policy)
-    params = PPOShapingParams(
+    params = ShapingStageParams(
         algorithm=algorithm, rounds=1, updates_per_round=1,
         ppo={"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 1},
         critic_free={"num_generations": 2},
@@ -23,8 +22,9 @@ def test_critic_free_algorithms_write_the_same_history_contract(algorithm):
     )  # fmt: skip
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
     result = SHAPING_ALGORITHMS[algorithm](
-        policy, reward_model, METRICS, TABLE, TABLE, PROBE, JUDGES, params
-    )
+        policy, reward_model, METRICS, TABLE, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval),
+    )  # fmt: skip
     history = result.ppo_history
     assert history["round"].tolist() == [0, 1] and history["checkpoint"].tolist() == [
         "base_policy",
@@ -114,14 +114,16 @@ def test_one_trainer_runs_every_round(monkeypatch):
 
     monkeypatch.setitem(critic_free.TRAINERS, "grpo", (CountingTrainer, config_class))
     policy = tiny_policy()
-    params = PPOShapingParams(
+    params = ShapingStageParams(
         algorithm="grpo", rounds=2, updates_per_round=2,
         ppo={"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 1},
         critic_free={"num_generations": 2}, eval={"max_new_tokens": 4, "batch_size": 8},
     )  # fmt: skip
+    reward_model = reward_model_from_policy(policy)
     result = critic_free.run_critic_free_rounds(
-        policy, reward_model_from_policy(policy), METRICS, TABLE, TABLE, PROBE, JUDGES, params
-    )
+        policy, reward_model, METRICS, TABLE, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval),
+    )  # fmt: skip
     assert built == [4]  # one trainer, 2 rounds × 2 updates: Adam and the schedule carry over
     assert result.ppo_history["round"].tolist() == [0, 1, 2]
     assert result.ppo_history.loc[1:, "updates"].tolist() == [2, 2]

@@ -9,10 +9,11 @@ import torch
 from accelerate import Accelerator
 
 from alignment_stages.models.logprobs import response_logprobs
+from alignment_stages.models.sampling import encode_prompts
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.config import PPOParams
 from alignment_stages.ppo.policy_and_value import PolicyAndValue
-from alignment_stages.ppo.rollout import TokenValueModel, encode_prompts, response_values
+from alignment_stages.ppo.rollout import TokenValueModel, response_values
 from alignment_stages.ppo.trainer import PPOTrainer
 from alignment_stages.reward.train import reward_model_from_policy
 from tests.models.tiny import tiny_policy

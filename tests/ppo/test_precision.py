@@ -164,7 +164,7 @@ def test_an_explicit_bf16_on_a_device_without_fast_bf16_warns(monkeypatch, caplo
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 def test_evaluation_scores_and_probe_run_at_the_sampling_precision(lora):
-    """`evaluate_policy` scores answers and the probe under the eval's precision: bf16 moves
+    """`EvalProtocol.evaluate` scores answers and the probe under the eval's precision: bf16 moves
     the numbers (the products ran in bf16) within tolerance, and they come back fp32."""
     from alignment_stages.behaviour.metrics import probe_perplexity
     from alignment_stages.reward.scoring import score_responses

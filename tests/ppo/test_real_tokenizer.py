@@ -10,9 +10,9 @@ from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer, SFTConfig, S
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import TinyModelParams, TrainingParams
+from alignment_stages.models.sampling import encode_prompts
 from alignment_stages.models.tiny import build_tiny_causal_lm
 from alignment_stages.models.training import common_arguments
-from alignment_stages.ppo.rollout import encode_prompts
 from alignment_stages.reward.scoring import conversation_ids
 from alignment_stages.reward.train import preference_dataset, reward_model_from_policy
 from tests.models.smollm2 import SMOLLM2_INSTALLED, smollm2_policy

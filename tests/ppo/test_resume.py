@@ -17,12 +17,12 @@ import alignment_stages.ppo.rounds as rounds
 from alignment_stages.datasets import RoundCheckpointsDataset
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.checkpoint import ResumeMismatchError, RoundCheckpoints
-from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.reward.train import reward_model_from_policy
+from alignment_stages.stages.ppo_shaping import ShapingStageParams
 from alignment_stages.staging import staging_name
 from tests.conftest import REPO_ROOT
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, PROBE, TABLE
+from tests.ppo.round_inputs import JUDGES, METRICS, TABLE, eval_protocol
 
 # Absolute tolerance on every history figure and weight. CPU kernels are deterministic run to
 # run, so a resume that restores everything matches exactly; 1e-6 leaves room for nothing else.
@@ -38,7 +38,7 @@ SETTINGS = {
 }
 
 
-def shaping_params(**overrides) -> PPOShapingParams:
+def shaping_params(**overrides) -> ShapingStageParams:
     base = {
         "rounds": 3, "updates_per_round": 2,
         "ppo": {"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 2, "learning_rate": 3e-3},
@@ -46,16 +46,17 @@ def shaping_params(**overrides) -> PPOShapingParams:
     }  # fmt: skip
     for key, value in overrides.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
-    return PPOShapingParams(**base)
+    return ShapingStageParams(**base)
 
 
 def run(checkpoints: RoundCheckpoints | None, **overrides) -> rounds.ShapingResult:
     seed_everything(0)
     policy = tiny_policy()
     reward_model = reward_model_from_policy(policy)
+    params = shaping_params(**overrides)
     return rounds.run_shaping_rounds(
-        policy, reward_model, METRICS, TABLE, TABLE, PROBE, JUDGES, shaping_params(**overrides),
-        checkpoints=checkpoints,
+        policy, reward_model, METRICS, TABLE, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval), checkpoints=checkpoints,
     )  # fmt: skip
 
 
@@ -66,15 +67,15 @@ import alignment_stages.ppo.rounds as rounds
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from tests.ppo.test_resume import run
 
-train_round = rounds._train_round
+run_updates = rounds.run_updates
 
-def killed_in_round_2(trainer, batches, params, round_index=1, *rest):
-    if round_index == 2:
+def killed_in_round_2(trainer, batches, params, count, **kwargs):
+    if kwargs["label"] == "ppo round 2":
         trainer.step(next(batches))
         os.kill(os.getpid(), signal.SIGKILL)
-    return train_round(trainer, batches, params, round_index, *rest)
+    return run_updates(trainer, batches, params, count, **kwargs)
 
-rounds._train_round = killed_in_round_2
+rounds.run_updates = killed_in_round_2
 run(RoundCheckpoints(sys.argv[1]), **json.loads(sys.argv[2]))
 """
 
@@ -141,7 +142,7 @@ def test_a_completed_run_rerun_with_its_version_trains_nothing_more(tmp_path, mo
     def no_training(*args, **kwargs):
         raise AssertionError("a completed run trained again")
 
-    monkeypatch.setattr(rounds, "_train_round", no_training)
+    monkeypatch.setattr(rounds, "run_updates", no_training)
     again = run(checkpoints, rounds=2)
     pd.testing.assert_frame_equal(_numeric(again.ppo_history), _numeric(first.ppo_history))
     assert list(again.round_policies) == ["round_001", "round_002"]
@@ -149,15 +150,15 @@ def test_a_completed_run_rerun_with_its_version_trains_nothing_more(tmp_path, mo
 
 def test_a_torn_round_folder_is_never_read_and_is_cleaned_up(tmp_path, monkeypatch):
     checkpoints = RoundCheckpoints(tmp_path / "run")
-    train_round = rounds._train_round
+    run_updates = rounds.run_updates
 
-    def crash_in_round_2(trainer, batches, params, round_index=1, *rest):
-        if round_index == 2:
+    def crash_in_round_2(trainer, batches, params, count, **kwargs):
+        if kwargs["label"] == "ppo round 2":
             raise RuntimeError("killed")
-        return train_round(trainer, batches, params, round_index, *rest)
+        return run_updates(trainer, batches, params, count, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(rounds, "_train_round", crash_in_round_2)
+        patch.setattr(rounds, "run_updates", crash_in_round_2)
         with pytest.raises(RuntimeError, match="killed"):
             run(checkpoints, rounds=2)
     # What a writer killed on this host leaves: its staging folder, owned by a pid now gone.

@@ -6,20 +6,22 @@ import pytest
 import torch
 from peft import get_peft_model
 
+from alignment_stages.models import sampling as sampling_module
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.models.lora import lora_config
-from alignment_stages.ppo import rollout as rollout_module
-from alignment_stages.ppo.config import PPOParams
-from alignment_stages.ppo.rollout import (
-    TokenValueModel,
+from alignment_stages.models.precision import frozen_weights_cast_once
+from alignment_stages.models.sampling import (
     encode_prompts,
-    frozen_weights_cast_once,
-    response_values,
     sample_categorical,
     sample_responses,
     sample_tokens,
     truncate_after_eos,
+)
+from alignment_stages.ppo.config import PPOParams
+from alignment_stages.ppo.rollout import (
+    TokenValueModel,
+    response_values,
     unpadded_window,
 )
 from alignment_stages.ppo.trainer import PPOTrainer
@@ -263,11 +265,11 @@ def test_casting_once_samples_the_tokens_that_casting_every_step_samples(monkeyp
     def draw() -> torch.Tensor:
         torch.manual_seed(5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return rollout_module.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad).tokens
+            return sampling_module.sample_tokens(model, input_ids, mask, 10, 1.0, eos, pad).tokens
 
     once = draw()
     # Without the swap, autocast casts every frozen weight at every decoding step.
     monkeypatch.setattr(
-        rollout_module, "frozen_weights_cast_once", lambda m: contextlib.nullcontext(0)
+        sampling_module, "frozen_weights_cast_once", lambda m: contextlib.nullcontext(0)
     )
     assert once.tolist() == draw().tolist()

@@ -7,13 +7,15 @@ import pytest
 import torch
 
 import alignment_stages.ppo.rounds as rounds
-from alignment_stages.ppo.config import PPOShapingParams
+from alignment_stages.ppo.penalties import _prompt_key, judge_penalty_fn
+from alignment_stages.ppo.prompt_cycles import cycle_prompts
 from alignment_stages.reward.train import reward_model_from_policy
+from alignment_stages.stages.ppo_shaping import ShapingStageParams
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, PROBE, TABLE
+from tests.ppo.round_inputs import JUDGES, METRICS, TABLE, eval_protocol
 
 
-def _params(**overrides) -> PPOShapingParams:
+def _params(**overrides) -> ShapingStageParams:
     base = {
         "rounds": 3, "updates_per_round": 1,
         "ppo": {"rollout_batch_size": 4, "response_length": 4, "num_minibatches": 2, "learning_rate": 1e-3},
@@ -21,16 +23,18 @@ def _params(**overrides) -> PPOShapingParams:
     }  # fmt: skip
     for key, value in overrides.items():
         base[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
-    return PPOShapingParams(**base)
+    return ShapingStageParams(**base)
 
 
 def _run(params, monkeypatch=None, scores=None):
     policy = tiny_policy()
     if scores is not None:
         monkeypatch.setattr(rounds, "score_responses", scores)
+    reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model_from_policy(policy), METRICS, TABLE, TABLE, PROBE, JUDGES, params
-    )
+        policy, reward_model, METRICS, TABLE, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval),
+    )  # fmt: skip
     return policy, result
 
 
@@ -47,8 +51,10 @@ def test_on_update_gets_every_update_numbered_across_rounds():
     policy = tiny_policy()
     calls = []
     params = _params(rounds=2, updates_per_round=2)
+    reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model_from_policy(policy), METRICS, TABLE, TABLE, PROBE, JUDGES, params,
+        policy, reward_model, METRICS, TABLE, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval),
         on_update=lambda step, stats: calls.append((step, stats)),
     )  # fmt: skip
     assert [step for step, _ in calls] == [1, 2, 3, 4]
@@ -122,9 +128,9 @@ def test_lora_round_snapshots_share_the_base_weights_and_keep_their_own_adapters
 def test_judge_penalty_falls_on_flagged_rollouts_only():
     prompts = TABLE["prompt_messages"].tolist()[:3]
     texts = ["Simmer it.", "go away", "Rinse it."]  # JUDGES flags "go away" on benign prompts
-    penalty = rounds.judge_penalty_fn(JUDGES, TABLE, judge_penalty=2.0)
+    penalty = judge_penalty_fn(JUDGES, TABLE, judge_penalty=2.0)
     assert penalty(prompts, texts).tolist() == [0.0, 2.0, 0.0]
-    assert rounds.judge_penalty_fn(JUDGES, TABLE, judge_penalty=0.0) is None
+    assert judge_penalty_fn(JUDGES, TABLE, judge_penalty=0.0) is None
 
 
 def test_a_negative_judge_penalty_is_refused():
@@ -154,13 +160,13 @@ def test_rloo_needs_groups_of_at_least_two_that_fill_the_batch():
 
 
 def test_cycle_prompts_answers_each_prompt_samples_per_prompt_times_in_a_row():
-    batches = rounds.cycle_prompts(TABLE, batch_size=6, seed=0, samples_per_prompt=3)
+    batches = cycle_prompts(TABLE, batch_size=6, seed=0, samples_per_prompt=3)
     seen = []
     for _ in range(len(TABLE)):  # two prompts per batch: every prompt within a pass and a half
         batch = next(batches)
         assert len(batch) == 6
         assert batch[0] == batch[1] == batch[2] and batch[3] == batch[4] == batch[5]
-        seen += [rounds._prompt_key(batch[0]), rounds._prompt_key(batch[3])]
+        seen += [_prompt_key(batch[0]), _prompt_key(batch[3])]
     assert len(set(seen)) == len(TABLE)
 
 
@@ -189,7 +195,7 @@ CATEGORY_OF = {
 
 
 def _mixed_batches(seed: int = 0):
-    return rounds.cycle_prompts(
+    return cycle_prompts(
         MIXED, batch_size=8, seed=seed, samples_per_prompt=2,
         category_mix={"unsafe": 0.5, "benign": 0.5},
     )  # fmt: skip
@@ -203,14 +209,14 @@ def test_category_mix_holds_every_batch_at_its_shares_in_whole_groups():
         assert len(batch) == 8
         groups = [batch[i : i + 2] for i in range(0, 8, 2)]
         assert all(a == b for a, b in groups)  # each prompt's samples stay consecutive
-        categories = [CATEGORY_OF[rounds._prompt_key(a)] for a, _ in groups]
+        categories = [CATEGORY_OF[_prompt_key(a)] for a, _ in groups]
         assert sorted(categories) == ["benign", "benign", "unsafe", "unsafe"]
         for (a, _), category in zip(groups, categories, strict=True):
-            drawn[category].append(rounds._prompt_key(a))
+            drawn[category].append(_prompt_key(a))
     # one category's pass ends before any of its prompts repeats; unknown is never drawn
     assert len(set(drawn["unsafe"][:4])) == 4 and len(set(drawn["benign"][:10])) == 10
     # the groups are interleaved, so a minibatch is not one category
-    firsts = [CATEGORY_OF[rounds._prompt_key(next(batches)[0])] for _ in range(20)]
+    firsts = [CATEGORY_OF[_prompt_key(next(batches)[0])] for _ in range(20)]
     assert set(firsts) == {"unsafe", "benign"}
 
 
@@ -239,16 +245,16 @@ def test_bad_category_mix_is_refused_with_the_reason(mix, message):
 
 def test_category_mix_naming_a_category_the_prompts_lack_is_a_clear_error():
     with pytest.raises(ValueError, match=r"asks for \['unsafe'\], but ppo_prompts has no prompt"):
-        rounds.cycle_prompts(
-            TABLE, batch_size=4, seed=0, category_mix={"unsafe": 0.5, "benign": 0.5}
-        )
+        cycle_prompts(TABLE, batch_size=4, seed=0, category_mix={"unsafe": 0.5, "benign": 0.5})
 
 
 def test_rounds_train_on_a_category_mix():
     table = MIXED.iloc[:14].reset_index(drop=True)
     policy = tiny_policy()
     params = _params(ppo={"category_mix": {"unsafe": 0.5, "benign": 0.5}}, rounds=1)
+    reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model_from_policy(policy), METRICS, table, TABLE, PROBE, JUDGES, params
-    )
+        policy, reward_model, METRICS, table, JUDGES, params,
+        eval_protocol(policy, reward_model, params.eval),
+    )  # fmt: skip
     assert result.ppo_history["healthy"].all() and len(result.ppo_history) == 2

@@ -15,14 +15,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from alignment_stages.judges.regex_rules import Verdict
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.modes import eval_mode
 
 
-def violation_rate(verdicts: Sequence[Verdict]) -> float:
-    """Share of the (N,) verdicts that are violations."""
-    _require_some(verdicts, "verdicts")
-    return sum(verdict.label == "violation" for verdict in verdicts) / len(verdicts)
+def violation_rate(labels: Sequence[str]) -> float:
+    """Share of the (N,) judged labels that are "violation" (a judge's `Verdict.label`)."""
+    _require_some(labels, "labels")
+    return sum(label == "violation" for label in labels) / len(labels)
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -127,21 +127,19 @@ def probe_perplexity(
         raise ValueError(f"{len(prompts)} prompts but {len(references)} references")
     _require_some(references, "references")
     model, tokenizer = artifact.model, artifact.tokenizer
-    was_training = model.training
-    model.eval()
-    examples = [
-        _probe_example(tokenizer, prompt, reference, max_length)
-        for prompt, reference in zip(prompts, references, strict=True)
-    ]
-    # Batches of similar length: each is padded to its longest conversation (SmolLM2's 144 probe
-    # conversations: 11,840 positions in file order, 10,448 sorted, 9,815 real), and the sum
-    # does not depend on which examples share a batch.
-    examples.sort(key=lambda example: len(example.ids))
-    total_nll, total_tokens = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        nll, tokens = _batch_nll(model, tokenizer, examples[start : start + batch_size])
-        total_nll, total_tokens = total_nll + nll, total_tokens + tokens
-    model.train(was_training)
+    with eval_mode(model):
+        examples = [
+            _probe_example(tokenizer, prompt, reference, max_length)
+            for prompt, reference in zip(prompts, references, strict=True)
+        ]
+        # Batches of similar length: each is padded to its longest conversation (SmolLM2's 144 probe
+        # conversations: 11,840 positions in file order, 10,448 sorted, 9,815 real), and the sum
+        # does not depend on which examples share a batch.
+        examples.sort(key=lambda example: len(example.ids))
+        total_nll, total_tokens = 0.0, 0
+        for start in range(0, len(examples), batch_size):
+            nll, tokens = _batch_nll(model, tokenizer, examples[start : start + batch_size])
+            total_nll, total_tokens = total_nll + nll, total_tokens + tokens
     return math.exp(total_nll / total_tokens)
 
 
@@ -223,25 +221,25 @@ def summarise_generations(
     responses: Sequence[str],
     has_eos: Sequence[bool],
     response_lengths: Sequence[int],
-    verdicts: Sequence[Verdict],
+    labels: Sequence[str],
     rewards: Sequence[float] | torch.Tensor,
 ) -> dict[str, float]:
     """The round metrics of (N,) generations as a dict with `BehaviourSnapshot`'s keys.
 
     KL and probe perplexity need model passes, so the caller adds them.
     """
-    sizes = {len(responses), len(has_eos), len(response_lengths), len(verdicts), len(rewards)}
+    sizes = {len(responses), len(has_eos), len(response_lengths), len(labels), len(rewards)}
     if len(sizes) != 1:
         raise ValueError(
-            f"responses, has_eos, response_lengths, verdicts and rewards differ in length: "
-            f"{len(responses)}, {len(has_eos)}, {len(response_lengths)}, {len(verdicts)}, "
+            f"responses, has_eos, response_lengths, labels and rewards differ in length: "
+            f"{len(responses)}, {len(has_eos)}, {len(response_lengths)}, {len(labels)}, "
             f"{len(rewards)}"
         )
     _require_some(responses, "responses")
     lengths = length_stats(response_lengths)
     snapshot = BehaviourSnapshot(
         reward_mean=float(torch.as_tensor(rewards, dtype=torch.float64).mean()),
-        violation_rate=violation_rate(verdicts),
+        violation_rate=violation_rate(labels),
         distinct_1=distinct_n(responses, 1),
         distinct_2=distinct_n(responses, 2),
         length_mean=lengths.mean,

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.models.config import LoraParams, TrainingParams
 from alignment_stages.parameters import LauncherParams, StrictModel
-from alignment_stages.ppo.config import RoundEvalParams
 
 # The loss types TRL 1.16's DPOTrainer implements (combine several with `loss_weights`).
 DPOLossType = Literal[

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,20 +14,11 @@ import plotly.graph_objects as go
 
 from alignment_stages.behaviour.intervals import bootstrap_mean
 from alignment_stages.evaluation.memo import weights_fingerprint
-from alignment_stages.evaluation.snapshot import Generations, evaluate_policy
-from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.evaluation.protocol import EvalProtocol, PolicyEvaluation
+from alignment_stages.evaluation.snapshot import Generations
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.ppo.config import RoundEvalParams
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class StageEvaluation:
-    stage_comparison: pd.DataFrame  # one row per policy
-    eval_generations: pd.DataFrame  # one row per (prompt, sample), one column per policy
-    evaluation_report: str
-    charts: dict[str, go.Figure]
 
 
 def _consistency(generations: Generations) -> tuple[float, float]:
@@ -109,44 +99,41 @@ def stage_row(
 
 def compare_stages(
     policies: dict[str, ModelArtifact],
-    reward_model: ModelArtifact,
-    judges: JudgePanel,
-    eval_prompts: pd.DataFrame,
-    capability_probe: pd.DataFrame,
-    sampling: RoundEvalParams,
+    protocol: EvalProtocol,
     side_by_side_prompts: int,
-    reusable: Mapping[str, tuple[dict[str, Any], Generations]] | None = None,
+    reusable: Mapping[str, PolicyEvaluation] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate each policy with identical prompts and seeds; `policies` starts with "base".
+    """Evaluate each policy under one protocol; `policies` starts with "base", the protocol's.
 
     `reusable` holds evaluations already made under this same protocol, by the fingerprint of
-    the policy's weights (`evaluation.memo`); a policy found there is not evaluated again."""
-    base = policies["base"]
-    results = {}
+    the policy's weights (`EvalProtocol.reusable`); a policy found there is not evaluated again."""
+    results: dict[str, PolicyEvaluation] = {}
     for name, policy in policies.items():
         found = reusable.get(weights_fingerprint(policy.model)) if reusable else None
         if found is not None:
-            metrics, generations = found
-            logger.info("eval/%s reuses the evaluation of %s", name, metrics.get("checkpoint"))
-            results[name] = (metrics, generations, generations.labels)
+            logger.info(
+                "eval/%s reuses the evaluation of %s", name, found.metrics.get("checkpoint")
+            )
+            results[name] = found
             continue
-        results[name] = evaluate_policy(
-            policy, base, reward_model, judges, eval_prompts, capability_probe, sampling
-        )
-    base_generations = results["base"][1]
+        results[name] = protocol.evaluate(policy)
+    base_generations = results["base"].generations
     rows, previous = [], base_generations
-    for name, (metrics, generations, _) in results.items():
-        row = stage_row(name, metrics, generations, base_generations)
+    seed = protocol.sampling.seed
+    for name, evaluated in results.items():
+        generations = evaluated.generations
+        row = stage_row(name, evaluated.metrics, generations, base_generations)
         # Each stage against base and against the stage before it (DPO against PPO).
-        row |= paired_deltas("base", generations, base_generations, sampling.seed)
-        row |= paired_deltas("previous", generations, previous, sampling.seed)
+        row |= paired_deltas("base", generations, base_generations, seed)
+        row |= paired_deltas("previous", generations, previous, seed)
         rows.append(row)
         previous = generations
     table = pd.DataFrame(rows)
     sides = pd.DataFrame({"prompt_id": base_generations.prompt_ids,
                           "prompt": [p[-1]["content"] for p in base_generations.prompts],
                           "category": base_generations.categories})  # fmt: skip
-    for name, (_, generations, _) in results.items():
+    for name, evaluated in results.items():
+        generations = evaluated.generations
         sides[f"{name}_response"] = generations.texts
         sides[f"{name}_reward"] = generations.rewards
         sides[f"{name}_label"] = generations.labels

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from alignment_stages.parameters import StrictModel
-from alignment_stages.ppo.config import RoundEvalParams
+
+
+class RoundEvalParams(StrictModel):
+    """Evaluation after every round: same prompts, same sampling seeds each time."""
+
+    samples_per_prompt: int = Field(1, gt=0)
+    max_new_tokens: int = Field(32, gt=0)
+    temperature: float = Field(1.0, gt=0, description="1.0 measures unconstrained behaviour")
+    seed: int = Field(1234, description="sampling seed, identical for every round and policy")
+    batch_size: int = Field(64, gt=0)
+    max_prompts: int | None = Field(None, gt=0, description="evaluate on the first N prompts only")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16 autocast for sampling and the KL log-probs (fp32 maths after them); "
+        "auto as in models.precision. Scores and probe perplexity stay fp32",
+    )
 
 
 class EvaluationParams(StrictModel):

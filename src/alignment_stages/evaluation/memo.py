@@ -1,15 +1,16 @@
 """Reusing an evaluation that was already made.
 
-`evaluate_policy` samples from fixed seeds, then judges, scores and probes the answers: given the
-same weights and the same protocol (the base it measures KL against, the reward model, the
-judges, the prompts, the probe and the sampling parameters) it computes the same thing. PPO
+`EvalProtocol.evaluate` samples from fixed seeds, then judges, scores and probes the answers:
+given the same weights and the same protocol (the base it measures KL against, the reward model,
+the judges, the prompts, the probe and the sampling parameters) it computes the same thing. PPO
 evaluates its starting policy and every round (`ppo_history`); the evaluation stage then
 evaluates the base, the last round and the gate's round again. When the two protocols agree, the
 stage takes PPO's record of a policy whose weights it finds in `ppo_history` instead of
 computing it a second time. On SmolLM2 one evaluation of 120 prompts costs about a minute.
 
 Each `ppo_history` row carries its evaluation's generations (`eval_generations`), the
-fingerprint of the policy's weights (`eval_weights`) and of the protocol (`eval_protocol`).
+fingerprint of the policy's weights (`eval_weights`) and of the protocol (`eval_protocol`,
+`EvalProtocol.fingerprint`).
 Fingerprints hash the bytes: a policy that differs in one weight, or a protocol that differs in
 one prompt, is evaluated afresh.
 """
@@ -27,10 +28,7 @@ import pandas as pd
 import torch
 
 from alignment_stages.evaluation.snapshot import Generations
-from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.models.base import as_messages
-from alignment_stages.ppo.config import RoundEvalParams
 
 GENERATIONS_COLUMN = "eval_generations"
 WEIGHTS_COLUMN = "eval_weights"
@@ -47,40 +45,6 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
-
-
-def protocol_fingerprint(
-    params: RoundEvalParams,
-    eval_prompts: pd.DataFrame,
-    capability_probe: pd.DataFrame,
-    judges: JudgesParams,
-    reward_model: ModelArtifact,
-    base: ModelArtifact,
-) -> str:
-    """Everything besides the policy that an evaluation's numbers depend on."""
-    table = eval_prompts.head(params.max_prompts) if params.max_prompts else eval_prompts
-    described = {
-        "sampling": params.model_dump(mode="json"),
-        "judges": judges.model_dump(mode="json"),
-        "prompts": [
-            [str(pid), as_messages(messages), category if isinstance(category, str) else None]
-            for pid, messages, category in zip(
-                table["prompt_id"], table["prompt_messages"], table["category"], strict=True
-            )
-        ],
-        "probe": [
-            [as_messages(messages), str(reference)]
-            for messages, reference in zip(
-                capability_probe["prompt_messages"],
-                capability_probe["reference_response"],
-                strict=True,
-            )
-        ],
-        "reward_model": weights_fingerprint(reward_model.model),
-        "base": weights_fingerprint(base.model),
-    }
-    text = json.dumps(described, sort_keys=True, ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def generations_to_json(generations: Generations) -> str:

@@ -13,14 +13,14 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from alignment_stages.judges.panel import Messages
-from alignment_stages.judges.regex_rules import Verdict
+from alignment_stages.judges.protocol import Messages, Verdict
 from alignment_stages.models.artifacts import (
     ModelArtifact,
     load_artifact,
     load_pretrained_model,
     load_tokenizer,
 )
+from alignment_stages.models.modes import eval_mode
 from alignment_stages.parameters import StrictModel
 
 
@@ -67,24 +67,22 @@ class ClassifierJudge:
     def violation_probabilities(self, responses: Sequence[str]) -> torch.Tensor:
         """(N,) P(violation_label): softmax over labels, or sigmoid for a one-label head."""
         model, tokenizer = self.classifier.model, self.classifier.tokenizer
-        was_training = model.training
-        model.eval()
-        device = next(model.parameters()).device
-        probabilities = []
-        for start in range(0, len(responses), self.batch_size):
-            batch = tokenizer(
-                list(responses[start : start + self.batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(device)
-            logits = model(**batch).logits.float()
-            if logits.shape[-1] == 1:
-                probabilities.append(torch.sigmoid(logits[:, 0]).cpu())
-            else:
-                probabilities.append(torch.softmax(logits, -1)[:, self.label_index].cpu())
-        model.train(was_training)
+        with eval_mode(model):
+            device = next(model.parameters()).device
+            probabilities = []
+            for start in range(0, len(responses), self.batch_size):
+                batch = tokenizer(
+                    list(responses[start : start + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(device)
+                logits = model(**batch).logits.float()
+                if logits.shape[-1] == 1:
+                    probabilities.append(torch.sigmoid(logits[:, 0]).cpu())
+                else:
+                    probabilities.append(torch.softmax(logits, -1)[:, self.label_index].cpu())
         return torch.cat(probabilities) if probabilities else torch.empty(0)
 
     def _verdict(self, probability: float) -> Verdict:

@@ -9,8 +9,9 @@ from pydantic import model_validator
 
 from alignment_stages.judges.classifier import ClassifierParams, load_classifier_judge
 from alignment_stages.judges.guard import GuardParams, load_guard_judge
-from alignment_stages.judges.panel import CombineRule, Judge, JudgePanel
+from alignment_stages.judges.panel import CombineRule, JudgePanel
 from alignment_stages.judges.prompt_category import UnsafePromptJudge, UnsafePromptParams
+from alignment_stages.judges.protocol import Judge
 from alignment_stages.judges.refusal import RefusalJudge, RefusalParams
 from alignment_stages.judges.regex_rules import RegexRuleJudge, RegexRulesParams
 from alignment_stages.judges.reward_threshold import RewardThresholdJudge, RewardThresholdParams

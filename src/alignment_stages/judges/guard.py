@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from pydantic import Field
 
-from alignment_stages.judges.panel import Messages
-from alignment_stages.judges.regex_rules import Verdict
+from alignment_stages.judges.protocol import Messages, Verdict
 from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
+from alignment_stages.models.modes import eval_mode
 from alignment_stages.parameters import StrictModel
 
 # The Llama Guard 1 task template (Inan et al. 2023, Table 1), with its six policy categories.
@@ -98,20 +98,21 @@ class GuardJudge:
     def unsafe_probabilities(self, texts: Sequence[str]) -> torch.Tensor:
         """(N,) P(unsafe) / (P(safe) + P(unsafe)) at the first answer position."""
         model, tokenizer = self.guard.model, self.guard.tokenizer
-        was_training, side = model.training, tokenizer.padding_side
-        model.eval()
+        sides = tokenizer.padding_side, tokenizer.truncation_side
         tokenizer.padding_side, tokenizer.truncation_side = "left", "left"  # last token = answer
         device = next(model.parameters()).device
         out = []
-        for start in range(0, len(texts), self.params.batch_size):
-            batch = tokenizer(list(texts[start : start + self.params.batch_size]),
-                              return_tensors="pt", padding=True, truncation=True,
-                              max_length=self.params.max_length, add_special_tokens=False).to(device)  # fmt: skip
-            logits = model(**batch).logits[:, -1].float()
-            pair = logits[:, [self.safe_id, self.unsafe_id]]
-            out.append(torch.softmax(pair, -1)[:, 1].cpu())
-        model.train(was_training)
-        tokenizer.padding_side = side
+        try:
+            with eval_mode(model):
+                for start in range(0, len(texts), self.params.batch_size):
+                    batch = tokenizer(list(texts[start : start + self.params.batch_size]),
+                                      return_tensors="pt", padding=True, truncation=True,
+                                      max_length=self.params.max_length, add_special_tokens=False).to(device)  # fmt: skip
+                    logits = model(**batch).logits[:, -1].float()
+                    pair = logits[:, [self.safe_id, self.unsafe_id]]
+                    out.append(torch.softmax(pair, -1)[:, 1].cpu())
+        finally:  # the guard's tokenizer may be shared: give it back as it was
+            tokenizer.padding_side, tokenizer.truncation_side = sides
         return torch.cat(out) if out else torch.empty(0)
 
     def _verdict(self, probability: float) -> Verdict:

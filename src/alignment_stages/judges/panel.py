@@ -13,32 +13,13 @@ reported beside the panel's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
-from alignment_stages.judges.regex_rules import Verdict
+from alignment_stages.judges.protocol import Judge, Messages, PromptCategoriser, Verdict
 
-Messages = Sequence[Mapping[str, str]]  # a chat prompt: [{"role": ..., "content": ...}, ...]
 CombineRule = Literal["any", "majority"]
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Decides "clearly inappropriate" for a batch of generations, one verdict each."""
-
-    name: str
-
-    def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
-    ) -> list[Verdict]: ...
-
-
-class PromptCategoriser(Protocol):
-    def categorise(self, prompt_text: str) -> str: ...
 
 
 @dataclass(frozen=True)

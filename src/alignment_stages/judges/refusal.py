@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from pydantic import Field, field_validator
 
-from alignment_stages.judges.panel import Messages
-from alignment_stages.judges.regex_rules import Verdict, require_patterns_compile
+from alignment_stages.judges.protocol import Messages, Verdict
+from alignment_stages.judges.regex_rules import require_patterns_compile
 from alignment_stages.parameters import StrictModel
 
 # Typographic quotes and dashes that NFKC leaves alone, mapped to ASCII.

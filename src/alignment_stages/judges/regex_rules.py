@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import Field, field_validator
 
+from alignment_stages.judges.protocol import Verdict
 from alignment_stages.parameters import StrictModel
 
 ANY_CATEGORY = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    label: Literal["ok", "violation"]
-    reason: str  # the rule that fired, or "" when ok
 
 
 def require_patterns_compile(patterns: list[str], where: str) -> list[str]:

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from alignment_stages.judges.panel import Messages
-from alignment_stages.judges.regex_rules import Verdict
+from alignment_stages.judges.protocol import Messages, Verdict
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.parameters import StrictModel
 from alignment_stages.reward.scoring import score_responses

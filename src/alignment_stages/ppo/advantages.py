@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -13,13 +15,19 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None
 
 
 def masked_whiten(
-    values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    sum_across_processes: Callable[[torch.Tensor], torch.Tensor] = lambda total: total,
 ) -> torch.Tensor:
-    """Normalise to unit variance over the real tokens of the batch (Huang et al. 2024, detail 4)."""
-    mean = masked_mean(values, mask)
-    variance = masked_mean((values - mean) ** 2, mask)
-    whitened = (values - mean) * torch.rsqrt(variance + 1e-8)
-    return whitened if shift_mean else whitened + mean
+    """Normalise to zero mean and unit variance over the real tokens of the batch (Huang et al.
+    2024, detail 4), 0 on padding. Under `accelerate launch` the batch is every process's:
+    `sum_across_processes` sums the statistics' numerators and counts over them, so each
+    process whitens with the same mean and variance."""
+    mask = mask.float()
+    total, count = sum_across_processes(torch.stack([(values * mask).sum(), mask.sum()]))
+    mean = total / count.clamp(min=1)
+    square = sum_across_processes(((values - mean) ** 2 * mask).sum())
+    return (values - mean) * torch.rsqrt(square / count.clamp(min=1) + 1e-8) * mask
 
 
 def per_token_rewards(
@@ -96,3 +104,12 @@ def leave_one_out_advantages(
     grouped = (rewards * response_mask).sum(-1).view(-1, group_size)
     baseline = (grouped.sum(-1, keepdim=True) - grouped) / (group_size - 1)
     return (grouped - baseline).reshape(-1, 1) * response_mask
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 − Var(R − V) / Var(R) over real tokens: 1 is a perfect critic, ≤ 0 no better than a
+    constant (as CleanRL logs it)."""
+    variance = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    residual = returns - values
+    residual_variance = masked_mean((residual - masked_mean(residual, mask)) ** 2, mask)
+    return float("nan") if variance == 0 else (1.0 - residual_variance / variance).item()

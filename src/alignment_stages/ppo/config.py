@@ -145,22 +145,6 @@ class PPOParams(StrictModel):
         return self
 
 
-class RoundEvalParams(StrictModel):
-    """Evaluation after every round: same prompts, same sampling seeds each time."""
-
-    samples_per_prompt: int = Field(1, gt=0)
-    max_new_tokens: int = Field(32, gt=0)
-    temperature: float = Field(1.0, gt=0, description="1.0 measures unconstrained behaviour")
-    seed: int = Field(1234, description="sampling seed, identical for every round and policy")
-    batch_size: int = Field(64, gt=0)
-    max_prompts: int | None = Field(None, gt=0, description="evaluate on the first N prompts only")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto",
-        description="bf16 autocast for sampling and the KL log-probs (fp32 maths after them); "
-        "auto as in models.precision. Scores and probe perplexity stay fp32",
-    )
-
-
 class CriticFreeParams(StrictModel):
     """Settings of the TRL critic-free alternatives (`algorithm: grpo` or `rloo`)."""
 
@@ -184,7 +168,6 @@ class PPOShapingParams(StrictModel):
     updates_per_round: int = Field(6, gt=0, description="PPO updates per round")
     ppo: PPOParams = Field(default_factory=PPOParams)
     lora: LoraParams = Field(default_factory=LoraParams)
-    eval: RoundEvalParams = Field(default_factory=RoundEvalParams)
     critic_free: CriticFreeParams = Field(default_factory=CriticFreeParams)
     early_stop_min_gain: float | None = Field(
         None, description="stop when a round's eval reward gain is below this (stage-switch signal)"

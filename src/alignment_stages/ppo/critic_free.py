@@ -28,13 +28,9 @@ from alignment_stages.models.training import (
     seed_everything,
 )
 from alignment_stages.ppo.config import PPOShapingParams
-from alignment_stages.ppo.rounds import (
-    RoundRecorder,
-    ShapingResult,
-    UpdateCallback,
-    judge_penalties,
-)
-from alignment_stages.reward.ensemble import RewardEnsemble
+from alignment_stages.ppo.penalties import judge_penalties
+from alignment_stages.ppo.recorder import PolicyEvaluator, RoundRecorder, ShapingResult
+from alignment_stages.ppo.updates import UpdateCallback
 from alignment_stages.reward.scoring import score_responses
 from alignment_stages.tracking import trainer_reporting
 from datasets import Dataset
@@ -153,11 +149,9 @@ def run_critic_free_rounds(
     reward_model: ModelArtifact,
     reward_model_metrics: dict[str, Any],
     ppo_prompts: pd.DataFrame,
-    eval_prompts: pd.DataFrame,
-    capability_probe: pd.DataFrame,
     judges: JudgePanel,
     params: PPOShapingParams,
-    ensemble: RewardEnsemble | None = None,
+    evaluator: PolicyEvaluator,
     on_update: UpdateCallback | None = None,
 ) -> ShapingResult:
     seed_everything(params.seed)
@@ -184,9 +178,7 @@ def run_critic_free_rounds(
     base_policy.model.save_pretrained(reference_dir, safe_serialization=True)
     model.config._name_or_path = reference_dir
     tokenizer = copy.deepcopy(base_policy.tokenizer)
-    recorder = RoundRecorder(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params, ensemble
-    )
+    recorder = RoundRecorder(evaluator, base_policy, params)
     # One trainer for every round: Adam's moments and the learning-rate schedule run on across
     # rounds, as PPO's do; a callback closes each round after `updates_per_round` steps.
     rounds = RoundCallback(recorder, params.updates_per_round, on_update)

@@ -2,52 +2,57 @@
 
 Runs through `accelerate`, so the same code runs on CPU, one GPU, or under
 `accelerate launch` (DDP, DeepSpeed ZeRO, FSDP); policy and critic are prepared as one module
-(`PolicyAndValue`), and statistics are reduced across processes.
+(`policy_and_value.py`), and statistics are reduced across processes (`distributed.py`).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from accelerate.utils import DistributedType
-from peft import get_peft_model
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import LoraParams
 from alignment_stages.models.logprobs import response_logprobs
-from alignment_stages.models.lora import lora_config
-from alignment_stages.models.precision import autocast, resolve_precision
-from alignment_stages.models.training import copy_sharing_frozen
+from alignment_stages.models.precision import autocast, frozen_weights_cast_once, resolve_precision
+from alignment_stages.models.sampling import (
+    encode_prompts,
+    eos_token_ids,
+    sample_responses,
+    unsampled_token_ids,
+)
 from alignment_stages.ppo.advantages import (
+    explained_variance,
     generalized_advantage_estimation,
     leave_one_out_advantages,
     masked_mean,
+    masked_whiten,
     per_token_rewards,
 )
 from alignment_stages.ppo.config import PPOParams
+from alignment_stages.ppo.distributed import (
+    clip_gradients,
+    configure_deepspeed,
+    mean_across_processes,
+    ppo_accelerator,
+    refuse_unsynchronised_processes,
+)
 from alignment_stages.ppo.kl_control import build_kl_controller
 from alignment_stages.ppo.losses import clipped_policy_loss, clipped_value_loss
-from alignment_stages.ppo.policy_and_value import PolicyAndValue
+from alignment_stages.ppo.policy_and_value import build_policy_and_value
 from alignment_stages.ppo.rollout import (
+    NO_NORMALISATION,
     Rollout,
+    ScoreNormalisation,
     TokenValueModel,
-    encode_prompts,
-    eos_token_ids,
-    frozen_weights_cast_once,
     response_values,
-    sample_responses,
     unpadded_window,
-    unsampled_token_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,56 +67,6 @@ class NonFiniteLossError(RuntimeError):
     """A PPO loss or statistic became NaN or infinite."""
 
 
-@dataclass(frozen=True)
-class ScoreNormalisation:
-    """Reward-model score statistics on chosen answers (reward_model_metrics.score_chosen)."""
-
-    mean: float = 0.0
-    std: float = 1.0
-
-
-def disable_dropout(model: torch.nn.Module) -> None:
-    """Dropout makes π_old and π differ even before any update (Huang et al. 2024, detail 5).
-
-    Attention dropout is no module: Llama-style attention reads its own `attention_dropout`
-    float (copied from `config.attention_dropout`) whenever it is in train mode.
-    """
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-        if isinstance(getattr(module, "attention_dropout", None), float):
-            module.attention_dropout = 0.0
-        config = getattr(module, "config", None)
-        if isinstance(getattr(config, "attention_dropout", None), float):
-            config.attention_dropout = 0.0
-
-
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
-    """1 − Var(R − V) / Var(R) over real tokens: 1 is a perfect critic, ≤ 0 no better than a
-    constant (as CleanRL logs it)."""
-    variance = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
-    residual = returns - values
-    residual_variance = masked_mean((residual - masked_mean(residual, mask)) ** 2, mask)
-    return float("nan") if variance == 0 else (1.0 - residual_variance / variance).item()
-
-
-def ppo_accelerator() -> Accelerator:
-    """An Accelerator without mixed precision: PPO applies `precision` itself, around the
-    matrix products only (models.precision).
-
-    accelerate keeps one AcceleratorState per process. A TRL trainer that ran with bf16 earlier in
-    the same process (the reward model, in a `kedro run`) leaves it at mixed_precision 'bf16', and
-    a plain `Accelerator()` inherits that: every forward, the critic's and the fp32 log-probs
-    included, then ran under bf16 autocast whatever `ppo.precision` said. So the accelerator part
-    is reset, as transformers' TrainingArguments does before each trainer; the process group
-    (PartialState) is kept.
-    """
-    state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision", "no") != "no":
-        AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
-
-
 class PPOTrainer:
     def __init__(
         self,
@@ -120,79 +75,52 @@ class PPOTrainer:
         score_fn: ScoreFn,
         params: PPOParams,
         lora: LoraParams | None = None,
-        normalisation: ScoreNormalisation = ScoreNormalisation(),
+        normalisation: ScoreNormalisation = NO_NORMALISATION,
         accelerator: Accelerator | None = None,
         penalty_fn: PenaltyFn | None = None,
     ):
         self.params, self.score_fn, self.normalisation = params, score_fn, normalisation
-        self.penalty_fn = penalty_fn
-        self.tokenizer = policy.tokenizer
+        self.penalty_fn, self.tokenizer = penalty_fn, policy.tokenizer
         self.banned = unsampled_token_ids(
             self.tokenizer, eos_token_ids(policy.model, self.tokenizer)
         )
+        # 1. The accelerator: no mixed precision of its own, every process synchronised.
         self.accelerator = accelerator or ppo_accelerator()
         if self.accelerator.mixed_precision != "no":
             raise ValueError(
                 f"the accelerator's mixed_precision '{self.accelerator.mixed_precision}' would "
                 "autocast every forward, the fp32 log-probs included; set ppo.precision instead"
             )
-        # The policy trains on a copy: the input artifact (the base policy) stays untouched for
-        # later stages. With LoRA the reference is the same weights with the adapter disabled;
-        # without it, the untouched input model is the reference, so there is no second copy.
-        # LoRA freezes the base, so its copy shares the input's weights instead of copying them.
-        peft = lora_config(lora, "CAUSAL_LM") if lora else None
-        trainable = (
-            copy_sharing_frozen(policy.model, share_all=True)
-            if peft
-            else copy.deepcopy(policy.model)
-        )
-        self.reference = None if peft else policy.model.eval()
-        trainable = get_peft_model(trainable, peft) if peft else trainable
-        # rloo's baseline is the other samples of the same prompt: no critic is built, which
-        # saves a model copy, its Adam state and about 60% of the optimisation FLOPs.
-        self.uses_critic = params.advantage_estimator == "gae"
-        critic = copy.deepcopy(critic_init.model) if self.uses_critic else None
-        if hasattr(critic, "peft_config"):
-            critic = critic.merge_and_unload()  # the critic's own copy; the reward model stays
-        attention = params.attn_implementation
-        if attention == "auto" and not torch.cuda.is_available():
-            attention = "eager"  # on CPU, for short sequences, ~10% faster per update than SDPA
-        if attention != "auto":
-            for model in (trainable, critic):
-                if model is not None:
-                    model.set_attn_implementation(attention)
-        value_model = (
-            TokenValueModel(critic, normalisation.mean, normalisation.std) if critic else None
-        )
-        _refuse_unsynchronised_processes(self.accelerator)
-        # One module for both, so one `prepare` covers them: DeepSpeed and FSDP2 take one model.
-        wrapper = PolicyAndValue(trainable, value_model)
-        disable_dropout(wrapper)
-        wrapper.train()
+        refuse_unsynchronised_processes(self.accelerator)
+        # 2. The trained policy and critic as one module, and the frozen reference.
+        built = build_policy_and_value(policy, critic_init, params, lora, normalisation)
+        self.reference, self.uses_critic = built.reference, built.wrapper.value_model is not None
+        # 3. One optimiser for both, prepared together: DeepSpeed and FSDP2 take one model.
         optimizer = torch.optim.Adam(
-            [p for p in wrapper.parameters() if p.requires_grad],
+            [p for p in built.wrapper.parameters() if p.requires_grad],
             lr=params.learning_rate,
             eps=params.adam_eps,
             fused=True,  # one kernel for all parameters: ~4x faster steps than the per-tensor loop
         )
-        self._configure_deepspeed(max(1, params.rollout_batch_size // params.num_minibatches))
-        self.model, self.optimizer = self.accelerator.prepare(wrapper, optimizer)
-        # Read back after `prepare`: FSDP2 replaces each parameter with a sharded DTensor.
-        prepared = self.accelerator.unwrap_model(self.model)
-        self._policy_params = [p for p in prepared.policy.parameters() if p.requires_grad]
-        self._value_params = (
-            [p for p in prepared.value_model.parameters() if p.requires_grad]
-            if self.uses_critic
-            else []
+        configure_deepspeed(
+            self.accelerator,
+            max(1, params.rollout_batch_size // params.num_minibatches),
+            params.max_grad_norm,
+            self.uses_critic,
         )
+        self.model, self.optimizer = self.accelerator.prepare(built.wrapper, optimizer)
+        # Read back after `prepare`: FSDP2 replaces each parameter with a sharded DTensor.
+        self._policy_params = [p for p in self.unwrapped_policy.parameters() if p.requires_grad]
+        critic = self.value_model
+        self._value_params = [p for p in critic.parameters() if p.requires_grad] if critic else []
         if self.reference is not None:
             self.reference.to(self.accelerator.device)
+        # 4. The KL controller, checked against every process's episodes together.
         self.kl_controller = build_kl_controller(
             params.kl_control, params.kl_coef, params.kl_target, params.kl_horizon
         )
         episodes = params.rollout_batch_size * self.accelerator.num_processes
         if params.kl_control == "adaptive" and episodes >= 5 * params.kl_horizon:
-            # the parameters check one process; this is every process's batch together
             raise ValueError(
                 f"kl_horizon {params.kl_horizon} is too short for {episodes} episodes per update "
                 "across processes: the adaptive KL controller's β would turn negative"
@@ -212,32 +140,6 @@ class PPOTrainer:
     def value_model(self) -> TokenValueModel | None:
         """The critic, unwrapped like `unwrapped_policy`; None with `advantage_estimator: rloo`."""
         return self.accelerator.unwrap_model(self.model).value_model
-
-    def _configure_deepspeed(self, micro_batch_size: int) -> None:
-        """Fill the DeepSpeed config's `auto` entries that accelerate takes from a dataloader,
-        which PPO does not have (accelerate's DeepSpeed guide: "auto" values are filled in
-        `prepare`, or must be set by hand).
-
-        DeepSpeed clips inside `engine.step`, which `accelerator.backward` runs, with one norm
-        over every gradient it holds: the policy and the critic can no longer be clipped each on
-        its own (see `_clip_gradients`).
-        """
-        plugin = self.accelerator.state.deepspeed_plugin
-        if plugin is None:
-            return
-        config = plugin.deepspeed_config
-        for key, value in (
-            ("train_micro_batch_size_per_gpu", micro_batch_size),
-            ("gradient_clipping", self.params.max_grad_norm),
-        ):
-            if config.get(key, "auto") == "auto":
-                config[key] = value
-        if self.uses_critic:
-            logger.warning(
-                "DeepSpeed clips policy and critic with one joint gradient norm "
-                "(gradient_clipping=%s); a large critic can starve a LoRA policy's updates",
-                config["gradient_clipping"],
-            )
 
     def trained_weights(self) -> dict[str, torch.Tensor]:
         """Every trained tensor by name: the policy's (the LoRA adapter, or every weight) as
@@ -277,24 +179,13 @@ class PPOTrainer:
         self.kl_controller.value = kl_coef
 
     def _reference_logprobs(self, query_responses, attention_mask, context_length) -> torch.Tensor:
-        if self.reference is not None:
-            return response_logprobs(
-                self.reference,
-                query_responses,
-                attention_mask,
-                context_length,
-                self.params.temperature,
-                self.banned,
-            )[0]
-        with self.unwrapped_policy.disable_adapter():
-            return response_logprobs(
-                self.unwrapped_policy,
-                query_responses,
-                attention_mask,
-                context_length,
-                self.params.temperature,
-                self.banned,
-            )[0]
+        """log π_ref: the frozen input model, or with LoRA the policy with its adapter off."""
+        policy = self.unwrapped_policy
+        model = self.reference if self.reference is not None else policy
+        adapter_off = policy.disable_adapter() if self.reference is None else nullcontext()
+        with adapter_off:
+            return response_logprobs(model, query_responses, attention_mask, context_length,
+                                     self.params.temperature, self.banned)[0]  # fmt: skip
 
     def _normalise(self, raw: torch.Tensor, has_eos: torch.Tensor) -> torch.Tensor:
         scores = self.params.reward_model_weight * (raw - self.normalisation.mean)
@@ -380,24 +271,6 @@ class PPOTrainer:
             penalties=penalties,
         )
 
-    def _global_whiten(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Whiten advantages with statistics reduced over every process's batch."""
-        mask = mask.float()
-        total, count = self.accelerator.reduce(
-            torch.stack([(values * mask).sum(), mask.sum()]), "sum"
-        )
-        mean = total / count.clamp(min=1)
-        square = self.accelerator.reduce(((values - mean) ** 2 * mask).sum(), "sum")
-        return (values - mean) * torch.rsqrt(square / count.clamp(min=1) + 1e-8) * mask
-
-    def _mean_across_processes(self, stats: dict[str, float]) -> dict[str, float]:
-        keys = sorted(stats)
-        tensor = torch.tensor(
-            [stats[k] for k in keys], device=self.accelerator.device, dtype=torch.float64
-        )
-        reduced = self.accelerator.reduce(tensor, "mean")
-        return dict(zip(keys, reduced.tolist(), strict=True))
-
     def update(self, rollout: Rollout) -> dict[str, float]:
         p = self.params
         # 3. Reward: score at the last real token minus β·KL per token.
@@ -414,7 +287,9 @@ class PPOTrainer:
         else:
             advantages = leave_one_out_advantages(rewards, mask, p.samples_per_prompt)
             returns = None
-        advantages = self._global_whiten(advantages, mask)
+        advantages = masked_whiten(
+            advantages, mask, lambda total: self.accelerator.reduce(total, "sum")
+        )
 
         # 5. Optimise: a few epochs of minibatches over the fixed rollout.
         start = time.perf_counter()
@@ -446,7 +321,7 @@ class PPOTrainer:
         if self.uses_critic:
             stats["ppo/return_mean"] = masked_mean(returns, mask).item()
             stats["ppo/explained_variance"] = explained_variance(rollout.values, returns, mask)
-        stats = self._mean_across_processes(stats)
+        stats = mean_across_processes(self.accelerator, stats)
         stats["ppo/kl_coef"] = self.kl_controller.value
         episodes = b_size * self.accelerator.num_processes
         stats["ppo/episodes"] = float(episodes)
@@ -507,50 +382,12 @@ class PPOTrainer:
         return stats
 
     def _clip_gradients(self) -> dict[str, float]:
-        """Policy and critic are clipped each on its own, as with OpenRLHF's separate actor and
-        critic optimisers. One joint norm is dominated by the larger model: a fully trained 134M
-        critic beside a LoRA policy scaled the adapter's gradients below Adam's eps, and 12
-        SmolLM2 updates left the policy's KL to its reference at 0.0000.
-
-        Under DeepSpeed, `accelerator.backward` has already stepped: the engine clipped with one
-        joint norm (`gradient_clipping`), and accelerate's `clip_grad_norm_` only reads it back.
-        """
-        max_norm = self.params.max_grad_norm
-        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
-            norm = self.accelerator.clip_grad_norm_(self._policy_params, max_norm)
-            return {} if norm is None else {"ppo/grad_norm": _scalar(norm)}
         groups = {"ppo/policy_grad_norm": self._policy_params}
         if self.uses_critic:
             groups["ppo/value_grad_norm"] = self._value_params
-        return {
-            key: _scalar(self.accelerator.clip_grad_norm_(group, max_norm))
-            for key, group in groups.items()
-        }
+        return clip_gradients(self.accelerator, groups, self.params.max_grad_norm)
 
     def step(self, prompts: Sequence[Sequence[dict]]) -> dict[str, float]:
         """One full PPO update: rollout, scoring, reference, value, optimisation."""
         rollout = self.collect_rollout(prompts)
         return self.update(rollout)
-
-
-def _scalar(norm) -> float:
-    """A gradient norm as a float: under FSDP2 it is a DTensor, whose `full_tensor` gathers it."""
-    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
-
-
-def _refuse_unsynchronised_processes(accelerator: Accelerator) -> None:
-    """Stop a launch whose processes would each train alone. On a machine without CUDA,
-    accelerate 1.15 turns an FSDP or DeepSpeed config into no distribution at all (seen with
-    deploy/accelerate/fsdp.yaml: DistributedType.NO in both of two processes, and each rank's
-    statistics its own), or counts every rank as rank 0 of 1; the main process's model would
-    then silently be one rank's."""
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    alone = accelerator.num_processes > 1 and accelerator.distributed_type == DistributedType.NO
-    if launched != accelerator.num_processes or alone:
-        raise RuntimeError(
-            f"{launched} processes were launched, but the accelerator runs "
-            f"{accelerator.num_processes} with distributed type {accelerator.distributed_type}: "
-            "each process would train alone. On CPU, DDP needs --multi_gpu, DeepSpeed an "
-            "accelerator with InitProcessGroupKwargs(backend='gloo'), and FSDP a GPU "
-            "(docs/deployment.md)"
-        )

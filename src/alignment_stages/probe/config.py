@@ -7,9 +7,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from alignment_stages.dpo.config import DPORefinementParams
+from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.parameters import StrictModel
-from alignment_stages.ppo.config import PPOShapingParams, RoundEvalParams
 from alignment_stages.probe.start import parse_start
+from alignment_stages.stages.ppo_shaping import ShapingStageParams
 
 
 class ProbeBudgetParams(StrictModel):
@@ -43,8 +44,8 @@ class StageProbeParams(StrictModel):
     )
     budget: ProbeBudgetParams = Field(default_factory=ProbeBudgetParams)
     # The defaults are conf/base's: the probe evaluates on fewer prompts than the full stages.
-    ppo: PPOShapingParams = Field(
-        default_factory=lambda: PPOShapingParams(eval=RoundEvalParams(max_prompts=60))
+    ppo: ShapingStageParams = Field(
+        default_factory=lambda: ShapingStageParams(eval=RoundEvalParams(max_prompts=60))
     )
     dpo: DPORefinementParams = Field(
         default_factory=lambda: DPORefinementParams(kl_eval=RoundEvalParams(max_prompts=32))

@@ -11,19 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from alignment_stages.behaviour.intervals import Interval, bootstrap_mean
 from alignment_stages.evaluation.compare import stage_row
-from alignment_stages.evaluation.snapshot import Generations, evaluate_policy
-from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.evaluation.protocol import EvalProtocol
+from alignment_stages.evaluation.snapshot import Generations
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.ppo.config import RoundEvalParams
 
 
 @dataclass
 class Evaluated:
-    metrics: dict  # the snapshot metrics of `evaluate_policy`
+    metrics: dict  # the snapshot metrics of `EvalProtocol.evaluate`
     generations: Generations
 
     def samples(self) -> dict[str, np.ndarray]:
@@ -62,25 +60,18 @@ class ProbeEvaluation:
 
 
 def evaluate_probe(
-    start: ModelArtifact,
-    ppo: dict[int, ModelArtifact],
-    dpo: dict[int, ModelArtifact],
-    reward_model: ModelArtifact,
-    judges: JudgePanel,
-    eval_prompts: pd.DataFrame,
-    capability_probe: pd.DataFrame,
-    sampling: RoundEvalParams,
+    ppo: dict[int, ModelArtifact], dpo: dict[int, ModelArtifact], protocol: EvalProtocol
 ) -> ProbeEvaluation:
-    def run(policy: ModelArtifact) -> Evaluated:
-        metrics, generations, _ = evaluate_policy(
-            policy, start, reward_model, judges, eval_prompts, capability_probe, sampling
-        )
-        return Evaluated(metrics, generations)
-
+    """The start (the protocol's base) and every seed's two policies, under `protocol`."""
     if set(ppo) != set(dpo):
         raise ValueError(f"PPO ran seeds {sorted(ppo)} but DPO ran {sorted(dpo)}")
+
+    def run(policy: ModelArtifact) -> Evaluated:
+        evaluated = protocol.evaluate(policy)
+        return Evaluated(evaluated.metrics, evaluated.generations)
+
     return ProbeEvaluation(
-        run(start),
+        run(protocol.base),
         {seed: run(policy) for seed, policy in ppo.items()},
         {seed: run(dpo[seed]) for seed in ppo},
     )

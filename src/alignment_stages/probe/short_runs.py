@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from alignment_stages.dpo.refine import refine_with_dpo
-from alignment_stages.judges.panel import JudgePanel
+from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import seed_everything
-from alignment_stages.ppo.rounds import RoundRecorder, build_ppo_trainer, cycle_prompts
-from alignment_stages.ppo.trainer import NonFiniteLossError
+from alignment_stages.ppo.prompt_cycles import cycle_prompts
+from alignment_stages.ppo.recorder import RoundRecorder
+from alignment_stages.ppo.rounds import build_ppo_trainer
+from alignment_stages.ppo.updates import run_updates
 from alignment_stages.probe.config import StageProbeParams
 
 logger = logging.getLogger(__name__)
@@ -54,22 +55,24 @@ def run_short_ppo(
     reward_model: ModelArtifact,
     reward_metrics: dict[str, Any],
     ppo_prompts: pd.DataFrame,
-    eval_prompts: pd.DataFrame,
-    capability_probe: pd.DataFrame,
-    judges: JudgePanel,
+    protocol: EvalProtocol,
     params: StageProbeParams,
     seed: int,
 ) -> ShortRun:
-    """PPO updates until the budget is spent, each followed by an evaluation on the same
-    prompts and sampling seed, so the spread across updates is measured (question 2)."""
+    """PPO updates until the budget is spent, each followed by an evaluation under `protocol`
+    (the start as its base, `params.ppo.eval` as its sampling), so the spread across updates
+    is measured (question 2). The updates go through the shaping rounds' own loop
+    (`ppo.updates.run_updates`): a probe run stops where a shaping run would."""
     by_seconds = params.budget.match == "seconds"
     shaping = params.ppo.model_copy(
         update={"seed": seed, "rounds": params.updates, "updates_per_round": 1}
     )
     # 1. Seed, build the trainer and evaluate the start (row 0).
     seed_everything(seed)
-    trainer = build_ppo_trainer(start, reward_model, reward_metrics, ppo_prompts, judges, shaping)
-    recorder = RoundRecorder(start, reward_model, judges, eval_prompts, capability_probe, shaping)
+    trainer = build_ppo_trainer(
+        start, reward_model, reward_metrics, ppo_prompts, protocol.judges, shaping
+    )
+    recorder = RoundRecorder(protocol, start, shaping)
     batches = cycle_prompts(
         ppo_prompts,
         shaping.ppo.rollout_batch_size,
@@ -80,16 +83,15 @@ def run_short_ppo(
     # 2. Update until `updates` are done, or `budget.seconds` of training have passed.
     seconds, updates = 0.0, 0
     while (seconds < params.budget.seconds) if by_seconds else (updates < params.updates):
-        started = time.perf_counter()
-        try:
-            stats = trainer.step(next(batches))
-        except NonFiniteLossError as error:
-            recorder.record_diverged(updates + 1, {"updates": 1}, str(error))
+        run = run_updates(trainer, batches, shaping.ppo, 1, first_step=updates + 1,
+                          label=f"probe ppo seed={seed}")  # fmt: skip
+        seconds += run.seconds
+        if run.diverged:
+            recorder.record_diverged(updates + 1, run.row(), run.diverged)
             break
-        seconds += time.perf_counter() - started
         updates += 1
         # 3. Evaluate the update's policy (its own snapshot; the live model keeps training).
-        recorder.record_healthy(updates, trainer.unwrapped_policy, {"updates": 1, **stats})
+        recorder.record_healthy(updates, trainer.unwrapped_policy, run.row())
     steps = updates * shaping.ppo.ppo_epochs * shaping.ppo.num_minibatches
     result = recorder.result()
     logger.info("probe/ppo seed=%d updates=%d steps=%d seconds=%.1f", seed, updates, steps, seconds)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.modes import eval_mode
 
 
 def conversation_ids(
@@ -34,28 +35,26 @@ def score_responses(
     """(N,) scalar rewards. Long conversations keep their last `max_length` tokens, so the
     score position (the closing EOS) is never cut off."""
     model, tokenizer = reward_model.model, reward_model.tokenizer
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    scores = []
-    for start in range(0, len(responses), batch_size):
-        batch = [
-            conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
-            for prompt, response in zip(
-                prompts[start : start + batch_size],
-                responses[start : start + batch_size],
-                strict=True,
-            )
-        ]
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):  # right padding, as RewardTrainer's collator
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention_mask[row, : len(ids)] = 1
-        logits = model(
-            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
-        ).logits
-        scores.append(logits[:, 0].float().cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        device = next(model.parameters()).device
+        scores = []
+        for start in range(0, len(responses), batch_size):
+            batch = [
+                conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
+                for prompt, response in zip(
+                    prompts[start : start + batch_size],
+                    responses[start : start + batch_size],
+                    strict=True,
+                )
+            ]
+            width = max(len(ids) for ids in batch)
+            input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, ids in enumerate(batch):  # right padding, as RewardTrainer's collator
+                input_ids[row, : len(ids)] = torch.tensor(ids)
+                attention_mask[row, : len(ids)] = 1
+            logits = model(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
+            ).logits
+            scores.append(logits[:, 0].float().cpu())
     return torch.cat(scores) if scores else torch.empty(0)

@@ -11,9 +11,9 @@ from alignment_stages.evaluation.compare import (
     stage_charts,
 )
 from alignment_stages.evaluation.config import EvaluationParams
-from alignment_stages.evaluation.memo import protocol_fingerprint, reusable_evaluations
+from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.gate.config import StabilityGateParams
-from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
 
 logger = logging.getLogger(__name__)
@@ -41,13 +41,12 @@ def evaluate_stages(
         policies["rollback"] = ppo_round_policies[selected]()
     policies["dpo"] = dpo_policy
     # PPO's evaluations of the base and of its rounds, where they followed this same protocol.
-    protocol = protocol_fingerprint(
-        params.sampling, eval_prompts, capability_probe, judges, reward_model, base_policy
+    protocol = EvalProtocol.from_config(
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params.sampling
     )
     table, sides = compare_stages(
-        policies, reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
-        params.sampling, params.side_by_side_prompts, reusable_evaluations(ppo_history, protocol),
-    )  # fmt: skip
+        policies, protocol, params.side_by_side_prompts, protocol.reusable(ppo_history)
+    )
     for _, row in table.iterrows():
         logger.info(
             "eval/%s reward=%.3f win_rate_vs_base=%.3f violation_rate=%.3f kl_to_base=%.2f",

@@ -10,7 +10,7 @@ from alignment_stages.judges.config import JudgesParams
 from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
-from alignment_stages.ppo.config import PPOShapingParams
+from alignment_stages.stages.ppo_shaping import ShapingStageParams
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def shape_policy(
     ppo_prompts: pd.DataFrame,
     eval_prompts: pd.DataFrame,
     capability_probe: pd.DataFrame,
-    params: PPOShapingParams,
+    params: ShapingStageParams,
     judges: JudgesParams,
     reward_ensemble: dict[str, Any],
     ppo_checkpoints: RoundCheckpoints,

@@ -6,8 +6,9 @@ from typing import Any
 
 import pandas as pd
 
+from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.gate.config import StabilityGateParams
-from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.probe.config import StageProbeParams
 from alignment_stages.probe.evaluate import evaluate_probe
@@ -31,10 +32,13 @@ def run_probe_ppo(
     params: StageProbeParams,
     judges: JudgesParams,
 ) -> dict[str, Any]:
-    panel, start = build_judge_panel(judges, reward_model), plain_policy(probe_start_policy)
+    start = plain_policy(probe_start_policy)
+    protocol = EvalProtocol.from_config(
+        start, reward_model, judges, eval_prompts, capability_probe, params.ppo.eval
+    )
     runs = {
-        seed: run_short_ppo(start, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
-                            capability_probe, panel, params, seed)
+        seed: run_short_ppo(start, reward_model, reward_model_metrics, ppo_prompts, protocol,
+                            params, seed)
         for seed in params.seeds
     }  # fmt: skip
     policies, records = runs_by_seed(runs)
@@ -70,13 +74,15 @@ def recommend_from_probe(
     gate: StabilityGateParams,
 ) -> dict[str, Any]:
     """The collections load lazily (`{seed_<n>: function returning the policy}`)."""
-    evaluation = evaluate_probe(
-        plain_policy(probe_start_policy),
-        {seed: probe_ppo_policies[seed_key(seed)]() for seed in params.seeds},
-        {seed: probe_dpo_policies[seed_key(seed)]() for seed in params.seeds},
-        reward_model, build_judge_panel(judges, reward_model), eval_prompts, capability_probe,
+    protocol = EvalProtocol.from_config(
+        plain_policy(probe_start_policy), reward_model, judges, eval_prompts, capability_probe,
         params.sampling,
     )  # fmt: skip
+    evaluation = evaluate_probe(
+        {seed: probe_ppo_policies[seed_key(seed)]() for seed in params.seeds},
+        {seed: probe_dpo_policies[seed_key(seed)]() for seed in params.seeds},
+        protocol,
+    )
     result = stage_recommendation(evaluation, probe_ppo_runs, probe_dpo_runs, params, gate)
     return {
         "stage_recommendation": result,

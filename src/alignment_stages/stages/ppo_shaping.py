@@ -1,16 +1,21 @@
-"""`ppo_shaping.algorithm` → the function that runs the shaping rounds.
+"""The `ppo_shaping` stage: PPO (or TRL's GRPO / RLOO) rounds, each measured under one
+`EvalProtocol`, the history stamped so that the evaluation stage can reuse it.
 
 `ppo` is the project's own PPO. `grpo` and `rloo` run TRL's maintained critic-free trainers
 through the same rounds, history and checkpoint contract, so the gate and evaluation work
 unchanged.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import pandas as pd
+from pydantic import Field
 
-from alignment_stages.evaluation.memo import protocol_fingerprint, stamp_history
-from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.evaluation.config import RoundEvalParams
+from alignment_stages.evaluation.protocol import EvalProtocol
+from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
@@ -26,6 +31,14 @@ SHAPING_ALGORITHMS = {
 }
 
 
+class ShapingStageParams(PPOShapingParams):
+    """The `ppo_shaping` block: PPO's own parameters and the evaluation after every round."""
+
+    eval: RoundEvalParams = Field(
+        default_factory=RoundEvalParams, description="how each round's policy is measured"
+    )
+
+
 def shape_policy_stage(
     base_policy: ModelArtifact,
     reward_model: ModelArtifact,
@@ -33,7 +46,7 @@ def shape_policy_stage(
     ppo_prompts: pd.DataFrame,
     eval_prompts: pd.DataFrame,
     capability_probe: pd.DataFrame,
-    params: PPOShapingParams,
+    params: ShapingStageParams,
     judges: JudgesParams,
     reward_ensemble: dict[str, ModelArtifact] | None = None,
     checkpoints: RoundCheckpoints | None = None,
@@ -41,24 +54,22 @@ def shape_policy_stage(
     """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched.
     PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it. Each
     update's statistics go to the active MLflow run as they come, if there is one."""
-    judge_panel = build_judge_panel(judges, reward_model)
     ensemble = RewardEnsemble.from_metrics(
         reward_model, reward_ensemble or {}, reward_model_metrics
+    )
+    protocol = EvalProtocol.from_config(
+        base_policy, reward_model, judges, eval_prompts, capability_probe, params.eval, ensemble
     )
     # Round checkpoints and resume are PPO's; TRL's trainers keep their own `output_dir`.
     resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
     result = SHAPING_ALGORITHMS[params.algorithm](
-        base_policy, reward_model, reward_model_metrics, ppo_prompts, eval_prompts,
-        capability_probe, judge_panel, params, ensemble=ensemble, on_update=log_update_metrics,
-        **resume,
+        base_policy, reward_model, reward_model_metrics, ppo_prompts, protocol.judges, params,
+        protocol, on_update=log_update_metrics, **resume,
     )  # fmt: skip
     # Each evaluated row is stamped with its policy's weights and the protocol, so that the
     # evaluation stage can reuse the rows it would compute again (evaluation.memo).
-    protocol = protocol_fingerprint(
-        params.eval, eval_prompts, capability_probe, judges, reward_model, base_policy
-    )
-    history = stamp_history(
-        result.ppo_history, {"base_policy": base_policy, **result.round_policies}, protocol
+    history = protocol.stamp(
+        result.ppo_history, {"base_policy": base_policy, **result.round_policies}
     )
     return {
         "ppo_policy": result.ppo_policy,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from alignment_stages.models.logprobs import response_logprobs, response_token_logprobs
-from alignment_stages.ppo.rollout import (
+from alignment_stages.models.sampling import (
     cumulative_probabilities,
     encode_prompts,
     eos_token_ids,

@@ -1,0 +1,38 @@
+"""What every judge is: a batch of (prompt, response, category) in, one `Verdict` each out.
+
+Judges, the panel that combines them, and everything that reads their verdicts (behaviour
+metrics, PPO's judge penalty, the evaluation) agree on this contract and on nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    label: Literal["ok", "violation"]
+    reason: str  # the rule that fired, or "" when ok
+
+
+Messages = Sequence[Mapping[str, str]]  # a chat prompt: [{"role": ..., "content": ...}, ...]
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Decides "clearly inappropriate" for a batch of generations, one verdict each."""
+
+    name: str
+
+    def judge_batch(
+        self,
+        prompts: Sequence[Messages],
+        responses: Sequence[str],
+        categories: Sequence[str | None],
+    ) -> list[Verdict]: ...
+
+
+class PromptCategoriser(Protocol):
+    def categorise(self, prompt_text: str) -> str: ...
