@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from alignment_stages.evaluation import snapshot
+from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.evaluation.snapshot import sample_generations
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.evaluation.config import RoundEvalParams
 from tests.models.tiny import tiny_policy
 
 EVAL_PROMPTS = pd.DataFrame({
@@ -26,13 +26,13 @@ PARAMS = RoundEvalParams(samples_per_prompt=2, max_new_tokens=8, batch_size=4, p
 
 def _count_base_passes(monkeypatch) -> list[int]:
     calls = []
-    measured = snapshot.response_token_logprobs
+    measured = snapshot.response_logprobs
 
     def counted(*args, **kwargs):
         calls.append(1)
         return measured(*args, **kwargs)
 
-    monkeypatch.setattr(snapshot, "response_token_logprobs", counted)
+    monkeypatch.setattr(snapshot, "response_logprobs", counted)
     return calls
 
 

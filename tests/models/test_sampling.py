@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from alignment_stages.models.logprobs import response_logprobs, response_token_logprobs
+from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.models.sampling import (
     cumulative_probabilities,
     encode_prompts,
@@ -173,6 +173,8 @@ def test_measuring_log_probs_without_entropy_gives_the_training_log_probs():
     args = (model, query_responses, sampled.attention_mask, input_ids.shape[1], 1.3, banned)
     with torch.no_grad():
         trained, _ = response_logprobs(*args)
-    measured = response_token_logprobs(*args)
+    with torch.no_grad():
+        measured, none = response_logprobs(*args, entropy=False)
+    assert none is None
     assert measured[0, -1] == 0 and trained[0, -1] == 0
     torch.testing.assert_close(measured, trained, atol=1e-6, rtol=1e-6)

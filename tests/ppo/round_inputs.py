@@ -5,6 +5,7 @@ import pandas as pd
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.judges.regex_rules import RegexRuleJudge
+from alignment_stages.ppo.recorder import ShapingInputs
 
 PROMPTS = [[{"role": "user", "content": f"How do I cook dish {i}?"}] for i in range(8)]
 TABLE = pd.DataFrame(
@@ -24,3 +25,9 @@ METRICS = {"score_chosen": {"mean": 0.0, "std": 1.0}}
 def eval_protocol(policy, reward_model, sampling, judges=JUDGES, ensemble=None) -> EvalProtocol:
     """The protocol every round of a test run is measured under: TABLE's prompts, PROBE."""
     return EvalProtocol(policy, reward_model, judges, TABLE, PROBE, sampling, ensemble=ensemble)
+
+
+def shaping_inputs(policy, reward_model, params, ppo_prompts=TABLE, judges=JUDGES) -> ShapingInputs:
+    """A shaping run's inputs on TABLE, every round measured under `eval_protocol`."""
+    protocol = eval_protocol(policy, reward_model, params.eval, judges)
+    return ShapingInputs(policy, reward_model, METRICS, ppo_prompts, judges, protocol)

@@ -7,7 +7,7 @@ from alignment_stages.ppo.critic_free import make_reward_function
 from alignment_stages.reward.train import reward_model_from_policy
 from alignment_stages.stages.ppo_shaping import SHAPING_ALGORITHMS, ShapingStageParams
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, PROMPTS, TABLE, eval_protocol
+from tests.ppo.round_inputs import JUDGES, PROMPTS, shaping_inputs
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
@@ -21,10 +21,7 @@ def test_critic_free_algorithms_write_the_same_history_contract(algorithm):
         eval={"max_new_tokens": 4, "batch_size": 8},
     )  # fmt: skip
     before = {k: v.clone() for k, v in policy.model.state_dict().items()}
-    result = SHAPING_ALGORITHMS[algorithm](
-        policy, reward_model, METRICS, TABLE, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval),
-    )  # fmt: skip
+    result = SHAPING_ALGORITHMS[algorithm](shaping_inputs(policy, reward_model, params), params)
     history = result.ppo_history
     assert history["round"].tolist() == [0, 1] and history["checkpoint"].tolist() == [
         "base_policy",
@@ -121,9 +118,8 @@ def test_one_trainer_runs_every_round(monkeypatch):
     )  # fmt: skip
     reward_model = reward_model_from_policy(policy)
     result = critic_free.run_critic_free_rounds(
-        policy, reward_model, METRICS, TABLE, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval),
-    )  # fmt: skip
+        shaping_inputs(policy, reward_model, params), params
+    )
     assert built == [4]  # one trainer, 2 rounds × 2 updates: Adam and the schedule carry over
     assert result.ppo_history["round"].tolist() == [0, 1, 2]
     assert result.ppo_history.loc[1:, "updates"].tolist() == [2, 2]

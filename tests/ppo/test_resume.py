@@ -22,7 +22,7 @@ from alignment_stages.stages.ppo_shaping import ShapingStageParams
 from alignment_stages.staging import staging_name
 from tests.conftest import REPO_ROOT
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, TABLE, eval_protocol
+from tests.ppo.round_inputs import shaping_inputs
 
 # Absolute tolerance on every history figure and weight. CPU kernels are deterministic run to
 # run, so a resume that restores everything matches exactly; 1e-6 leaves room for nothing else.
@@ -55,9 +55,8 @@ def run(checkpoints: RoundCheckpoints | None, **overrides) -> rounds.ShapingResu
     reward_model = reward_model_from_policy(policy)
     params = shaping_params(**overrides)
     return rounds.run_shaping_rounds(
-        policy, reward_model, METRICS, TABLE, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval), checkpoints=checkpoints,
-    )  # fmt: skip
+        shaping_inputs(policy, reward_model, params), params, checkpoints=checkpoints
+    )
 
 
 # Run in a child process: the same run, killed with SIGKILL after the first update of round 2.

@@ -12,7 +12,7 @@ from alignment_stages.ppo.prompt_cycles import cycle_prompts
 from alignment_stages.reward.train import reward_model_from_policy
 from alignment_stages.stages.ppo_shaping import ShapingStageParams
 from tests.models.tiny import tiny_policy
-from tests.ppo.round_inputs import JUDGES, METRICS, TABLE, eval_protocol
+from tests.ppo.round_inputs import JUDGES, TABLE, shaping_inputs
 
 
 def _params(**overrides) -> ShapingStageParams:
@@ -32,8 +32,7 @@ def _run(params, monkeypatch=None, scores=None):
         monkeypatch.setattr(rounds, "score_responses", scores)
     reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model, METRICS, TABLE, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval),
+        shaping_inputs(policy, reward_model, params), params,
     )  # fmt: skip
     return policy, result
 
@@ -53,8 +52,7 @@ def test_on_update_gets_every_update_numbered_across_rounds():
     params = _params(rounds=2, updates_per_round=2)
     reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model, METRICS, TABLE, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval),
+        shaping_inputs(policy, reward_model, params), params,
         on_update=lambda step, stats: calls.append((step, stats)),
     )  # fmt: skip
     assert [step for step, _ in calls] == [1, 2, 3, 4]
@@ -254,7 +252,6 @@ def test_rounds_train_on_a_category_mix():
     params = _params(ppo={"category_mix": {"unsafe": 0.5, "benign": 0.5}}, rounds=1)
     reward_model = reward_model_from_policy(policy)
     result = rounds.run_shaping_rounds(
-        policy, reward_model, METRICS, table, JUDGES, params,
-        eval_protocol(policy, reward_model, params.eval),
+        shaping_inputs(policy, reward_model, params, table), params,
     )  # fmt: skip
     assert result.ppo_history["healthy"].all() and len(result.ppo_history) == 2

@@ -13,17 +13,9 @@ from trl import DPOConfig, DPOTrainer
 from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.evaluation.snapshot import sample_generations
 from alignment_stages.gate.rules import SWITCHES
+from alignment_stages.models import training
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.lora import lora_config
-from alignment_stages.models.training import (
-    FiniteLossGuard,
-    StopAfterSeconds,
-    check_final_loss,
-    common_arguments,
-    detach_from_trainer,
-    logits_head_off_gpu,
-    seed_everything,
-)
 from alignment_stages.reward.train import preference_dataset
 
 logger = logging.getLogger(__name__)
@@ -116,7 +108,7 @@ class LogitsHeadDPOTrainer(DPOTrainer):
         self._logits_head_ready = True
         for model in (self.model, self.ref_model):
             if model is not None:
-                logits_head_off_gpu(model)
+                training.logits_head_off_gpu(model)
 
     def compute_ref_log_probs(self, model, inputs):
         self._logits_head()
@@ -137,7 +129,7 @@ def refine_with_dpo(
 ) -> tuple[ModelArtifact, pd.DataFrame]:
     """DPO from `start`. `max_steps` (cycling over the pairs) or `max_seconds` of training
     replace the configured epochs: the stage probe matches PPO's budget with them."""
-    seed_everything(params.seed)
+    training.seed_everything(params.seed)
     model = copy.deepcopy(start.model)  # the start policy (a PPO round) stays as it was
     if start.is_lora:
         # A LoRA PPO round: its adapter becomes part of the weights DPO starts from (and of the
@@ -158,7 +150,9 @@ def refine_with_dpo(
         ref_model=reference,
         args=DPOConfig(
             **(
-                common_arguments(params.training, params.seed, model, run_name="dpo_refinement")
+                training.common_arguments(
+                    params.training, params.seed, model, run_name="dpo_refinement"
+                )
                 | budget
             ),
             beta=params.beta,
@@ -169,14 +163,16 @@ def refine_with_dpo(
         train_dataset=preference_dataset(preference_train),
         processing_class=start.tokenizer,
         peft_config=peft,
-        callbacks=[FiniteLossGuard("dpo_refinement")]
-        + ([StopAfterSeconds(max_seconds)] if max_seconds else []),
+        callbacks=[training.FiniteLossGuard("dpo_refinement")]
+        + ([training.StopAfterSeconds(max_seconds)] if max_seconds else []),
     )
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
-    check_final_loss("dpo_refinement", result.training_loss)
-    policy = ModelArtifact(model=detach_from_trainer(trainer).eval(), tokenizer=start.tokenizer)
+    training.check_final_loss("dpo_refinement", result.training_loss)
+    policy = ModelArtifact(
+        model=training.detach_from_trainer(trainer).eval(), tokenizer=start.tokenizer
+    )
     logged = [
         {
             "step": entry["step"],

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.logprobs import response_token_logprobs
+from alignment_stages.models.logprobs import response_logprobs
 from alignment_stages.models.modes import eval_mode
 from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.sampling import (
@@ -77,10 +77,10 @@ def sample_generations(
             base_logp = (
                 sampled.logprobs
                 if base.model is model
-                else response_token_logprobs(
+                else response_logprobs(
                     base.model, query_responses, sampled.attention_mask, context,
-                    params.temperature, banned,
-                )
+                    params.temperature, banned, entropy=False,
+                )[0]
             )  # fmt: skip
             out.texts += tokenizer.batch_decode(
                 query_responses[:, context:], skip_special_tokens=True

@@ -167,11 +167,7 @@ def _present(row: pd.Series, key: str) -> bool:
 
 
 def ensemble_signs(
-    row: pd.Series,
-    previous: pd.Series,
-    base: pd.Series,
-    params: StabilityGateParams,
-    z: float = 0.0,
+    row: pd.Series, previous: pd.Series, base: pd.Series, params: StabilityGateParams, z: float
 ) -> list[str]:
     """Over-optimisation as the reward-model ensemble sees it (a history without the ensemble
     columns, or with one member, shows none):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from alignment_stages.judges.protocol import Messages, Verdict
+from alignment_stages.judges.protocol import Categories, Prompts, Responses, Verdict
 from alignment_stages.models.artifacts import (
     ModelArtifact,
     load_artifact,
@@ -54,10 +54,7 @@ class ClassifierJudge:
         self.max_length = max_length
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         """(N,) verdicts from P(violation_label | response)."""
         del prompts, categories  # see the module docstring: the response is scored alone

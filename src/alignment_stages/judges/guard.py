@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from pydantic import Field
 
-from alignment_stages.judges.protocol import Messages, Verdict
+from alignment_stages.judges.protocol import Categories, Messages, Prompts, Responses, Verdict
 from alignment_stages.models.artifacts import ModelArtifact, load_pretrained_model, load_tokenizer
 from alignment_stages.models.modes import eval_mode
 from alignment_stages.parameters import StrictModel
@@ -76,10 +76,7 @@ class GuardJudge:
             )
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         del categories  # the guard reads the conversation itself
         texts = [self._render(prompt, response) for prompt, response in zip(prompts, responses, strict=True)]  # fmt: skip

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from alignment_stages.judges.protocol import Judge, Messages, PromptCategoriser, Verdict
+from alignment_stages.judges.protocol import (
+    Categories,
+    Judge,
+    Messages,
+    PromptCategoriser,
+    Prompts,
+    Responses,
+    Verdict,
+)
 
 CombineRule = Literal["any", "majority"]
 
@@ -53,19 +61,13 @@ class JudgePanel:
         self.judges, self.rule, self.categoriser = list(judges), rule, categoriser
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         """(N,) verdicts; a violation's reason joins every flagging judge's reason with "; "."""
         return self.judge_detailed(prompts, responses, categories).panel
 
     def judge_detailed(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> PanelVerdicts:
         if not len(prompts) == len(responses) == len(categories):
             raise ValueError(

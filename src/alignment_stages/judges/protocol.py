@@ -18,6 +18,9 @@ class Verdict:
 
 
 Messages = Sequence[Mapping[str, str]]  # a chat prompt: [{"role": ..., "content": ...}, ...]
+Prompts = Sequence[Messages]  # (N,) the prompts of a batch
+Responses = Sequence[str]  # (N,) the answers to judge, one per prompt
+Categories = Sequence[str | None]  # (N,) each prompt's category: unsafe, benign, ... or unknown
 
 
 @runtime_checkable
@@ -27,10 +30,7 @@ class Judge(Protocol):
     name: str
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]: ...
 
 

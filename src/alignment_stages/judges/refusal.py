@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from pydantic import Field, field_validator
 
-from alignment_stages.judges.protocol import Messages, Verdict
+from alignment_stages.judges.protocol import Categories, Prompts, Responses, Verdict
 from alignment_stages.judges.regex_rules import require_patterns_compile
 from alignment_stages.parameters import StrictModel
 
@@ -169,10 +169,7 @@ class RefusalJudge:
         return Verdict("ok", "")
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         """One verdict per response, by its prompt's category (the prompt text is not read)."""
         del prompts  # the category carries what the judge needs of the prompt

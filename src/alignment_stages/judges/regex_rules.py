@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import Field, field_validator
 
-from alignment_stages.judges.protocol import Verdict
+from alignment_stages.judges.protocol import Categories, Prompts, Responses, Verdict
 from alignment_stages.parameters import StrictModel
 
 ANY_CATEGORY = "*"
@@ -53,10 +53,7 @@ class RegexRuleJudge:
         return Verdict("ok", "")
 
     def judge_batch(
-        self,
-        prompts: Sequence[Sequence[Mapping[str, str]]],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         """One verdict per response; the rules read only the response and its category."""
         del prompts  # part of the `Judge` protocol; patterns never look at the prompt

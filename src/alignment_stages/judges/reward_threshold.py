@@ -6,11 +6,9 @@ good as the reward model itself, so it complements rather than replaces the othe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pydantic import Field
 
-from alignment_stages.judges.protocol import Messages, Verdict
+from alignment_stages.judges.protocol import Categories, Prompts, Responses, Verdict
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.parameters import StrictModel
 from alignment_stages.reward.scoring import score_responses
@@ -35,10 +33,7 @@ class RewardThresholdJudge:
         self.batch_size = batch_size
 
     def judge_batch(
-        self,
-        prompts: Sequence[Messages],
-        responses: Sequence[str],
-        categories: Sequence[str | None],
+        self, prompts: Prompts, responses: Responses, categories: Categories
     ) -> list[Verdict]:
         """(N,) verdicts, scored in the reward model's own training format (chat template + EOS)."""
         del categories  # the reward model has one scale for every category

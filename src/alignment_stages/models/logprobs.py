@@ -15,10 +15,11 @@ def response_logprobs(
     context_length: int,
     temperature: float = 1.0,
     banned_token_ids: Sequence[int] = (),
-) -> tuple[torch.Tensor, torch.Tensor]:
+    entropy: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs (B, R) of the response tokens `query_response[:, context_length:]`, and the
-    policy's entropy (B, R) at those positions (no gradient). Queries are left-padded, so
-    position ids come from the mask.
+    policy's entropy (B, R) at those positions (no gradient; None with `entropy=False`).
+    Queries are left-padded, so position ids come from the mask.
 
     Log-probs use logits / T, the same scaling as at sampling time: sampling at T and scoring at 1
     would bias the KL and the ratio (Huang et al. 2024, "The N+ Implementation Details of RLHF
@@ -27,52 +28,6 @@ def response_logprobs(
     small model's compute. `banned_token_ids` get logit −∞, as the sampler gives them, so these
     are the log-probs of the distribution the tokens were drawn from.
     """
-    logits = _response_logits(
-        model, query_response, attention_mask, context_length, temperature, banned_token_ids
-    )
-    logp_all = F.log_softmax(logits, dim=-1)
-    targets = query_response[:, context_length:]
-    logp = torch.gather(logp_all, -1, targets.unsqueeze(-1)).squeeze(-1)
-    logp = _banned_targets_zero(logp, targets, banned_token_ids)
-    with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all.clamp(min=torch.finfo(logp_all.dtype).min)).sum(-1)
-    return logp, entropy
-
-
-@torch.no_grad()
-def response_token_logprobs(
-    model,
-    query_response: torch.Tensor,
-    attention_mask: torch.Tensor,
-    context_length: int,
-    temperature: float = 1.0,
-    banned_token_ids: Sequence[int] = (),
-) -> torch.Tensor:
-    """The log-probs (B, R) of `response_logprobs`, for measuring only: no gradient, no entropy.
-
-    log π(a) = z_a − logsumexp(z) reads the (B, R, V) logits once and writes (B, R), where
-    log_softmax writes a second (B, R, V) tensor and the entropy reads it twice more: on
-    SmolLM2 (49k vocabulary) that was about 0.7 s of a 7 s pass over 60 answers of 48 tokens.
-    """
-    logits = _response_logits(
-        model, query_response, attention_mask, context_length, temperature, banned_token_ids
-    )
-    targets = query_response[:, context_length:]
-    target_logits = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
-    logp = target_logits - torch.logsumexp(logits, dim=-1)
-    return _banned_targets_zero(logp, targets, banned_token_ids)
-
-
-def _response_logits(
-    model,
-    query_response: torch.Tensor,
-    attention_mask: torch.Tensor,
-    context_length: int,
-    temperature: float,
-    banned_token_ids: Sequence[int],
-) -> torch.Tensor:
-    """(B, R, V) float logits / T of the positions that predict the response tokens, the banned
-    tokens at −∞."""
     response_length = query_response.shape[1] - context_length
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     logits = model(
@@ -87,7 +42,21 @@ def _response_logits(
     if banned_token_ids:
         logits = logits.index_fill(-1, torch.tensor(list(banned_token_ids), device=logits.device),
                                    float("-inf"))  # fmt: skip
-    return logits
+    targets = query_response[:, context_length:]
+    if not entropy:
+        # Measuring only: log π(a) = z_a − logsumexp(z) reads the (B, R, V) logits once and
+        # writes (B, R), where log_softmax writes a second (B, R, V) tensor and the entropy reads
+        # it twice more: on SmolLM2 (49k vocabulary) that was about 0.7 s of a 7 s pass over 60
+        # answers of 48 tokens.
+        target_logits = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
+        logp = target_logits - torch.logsumexp(logits, dim=-1)
+        return _banned_targets_zero(logp, targets, banned_token_ids), None
+    logp_all = F.log_softmax(logits, dim=-1)
+    logp = torch.gather(logp_all, -1, targets.unsqueeze(-1)).squeeze(-1)
+    logp = _banned_targets_zero(logp, targets, banned_token_ids)
+    with torch.no_grad():
+        spread = -(logp_all.exp() * logp_all.clamp(min=torch.finfo(logp_all.dtype).min)).sum(-1)
+    return logp, spread
 
 
 def _banned_targets_zero(

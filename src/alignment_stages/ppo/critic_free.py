@@ -16,20 +16,17 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
-from alignment_stages.models.training import (
-    device_arguments,
-    seed_everything,
-)
+from alignment_stages.models.training import device_arguments, seed_everything
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.penalties import judge_penalties
-from alignment_stages.ppo.recorder import PolicyEvaluator, RoundRecorder, ShapingResult
+from alignment_stages.ppo.recorder import RoundRecorder, ShapingInputs, ShapingResult
+from alignment_stages.ppo.rollout import ScoreNormalisation
 from alignment_stages.ppo.updates import UpdateCallback
 from alignment_stages.reward.scoring import score_responses
 from alignment_stages.tracking import trainer_reporting
@@ -145,22 +142,18 @@ class RoundCallback(TrainerCallback):
 
 
 def run_critic_free_rounds(
-    base_policy: ModelArtifact,
-    reward_model: ModelArtifact,
-    reward_model_metrics: dict[str, Any],
-    ppo_prompts: pd.DataFrame,
-    judges: JudgePanel,
+    inputs: ShapingInputs,
     params: PPOShapingParams,
-    evaluator: PolicyEvaluator,
     on_update: UpdateCallback | None = None,
 ) -> ShapingResult:
     seed_everything(params.seed)
-    chosen = reward_model_metrics["score_chosen"]
+    base_policy, ppo_prompts = inputs.base_policy, inputs.ppo_prompts
+    normalisation = ScoreNormalisation.from_metrics(inputs.reward_model_metrics)
     reward = make_reward_function(
-        reward_model,
-        chosen["mean"],
-        max(chosen["std"], 1e-6),
-        judges,
+        inputs.reward_model,
+        normalisation.mean,
+        normalisation.std,
+        inputs.judges,
         params.critic_free.judge_penalty,
     )
     dataset = Dataset.from_list(
@@ -178,7 +171,7 @@ def run_critic_free_rounds(
     base_policy.model.save_pretrained(reference_dir, safe_serialization=True)
     model.config._name_or_path = reference_dir
     tokenizer = copy.deepcopy(base_policy.tokenizer)
-    recorder = RoundRecorder(evaluator, base_policy, params)
+    recorder = RoundRecorder(inputs.evaluator, base_policy, params)
     # One trainer for every round: Adam's moments and the learning-rate schedule run on across
     # rounds, as PPO's do; a callback closes each round after `updates_per_round` steps.
     rounds = RoundCallback(recorder, params.updates_per_round, on_update)

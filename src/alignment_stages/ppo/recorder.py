@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import copy_sharing_frozen, strip_forward_wrappers
 from alignment_stages.ppo.config import PPOShapingParams
@@ -39,6 +40,18 @@ class PolicyEvaluator(Protocol):
     def evaluate(
         self, policy: ModelArtifact, previous_labels: Sequence[str] | None = None
     ) -> EvaluatedPolicy: ...
+
+
+@dataclass(frozen=True)
+class ShapingInputs:
+    """What every shaping algorithm trains from (PPO, GRPO, RLOO, the probe's short PPO)."""
+
+    base_policy: ModelArtifact  # the start; it stays untouched, training runs on a copy
+    reward_model: ModelArtifact  # the proxy reward PPO optimises
+    reward_model_metrics: dict[str, Any]  # its `score_chosen` statistics normalise the reward
+    ppo_prompts: pd.DataFrame  # prompt_messages and category of every training prompt
+    judges: JudgePanel  # the rule-based penalty on flagged rollouts (`ppo.judge_penalty`)
+    evaluator: PolicyEvaluator  # measures round 0 and every healthy round
 
 
 @dataclass

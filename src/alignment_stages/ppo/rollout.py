@@ -15,6 +15,12 @@ class ScoreNormalisation:
     mean: float = 0.0
     std: float = 1.0
 
+    @classmethod
+    def from_metrics(cls, reward_model_metrics: dict) -> ScoreNormalisation:
+        """From `reward_model_metrics["score_chosen"]`; a zero spread is floored at 1e-6."""
+        chosen = reward_model_metrics["score_chosen"]
+        return cls(chosen["mean"], max(chosen["std"], 1e-6))
+
 
 NO_NORMALISATION = ScoreNormalisation()  # raw scores, as a reward function returns them
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pandas as pd
 import torch
 from accelerate import PartialState
 
-from alignment_stages.judges.panel import JudgePanel
-from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.checkpoint import RoundCheckpoints, restore_rng_state
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.penalties import judge_penalty_fn
 from alignment_stages.ppo.prompt_cycles import cycle_prompts
-from alignment_stages.ppo.recorder import PolicyEvaluator, RoundRecorder, ShapingResult
+from alignment_stages.ppo.recorder import RoundRecorder, ShapingInputs, ShapingResult
 from alignment_stages.ppo.rollout import ScoreNormalisation
 from alignment_stages.ppo.trainer import PPOTrainer
 from alignment_stages.ppo.updates import UpdateCallback, run_updates
@@ -30,61 +27,47 @@ from alignment_stages.reward.scoring import score_responses
 logger = logging.getLogger(__name__)
 
 
-def build_ppo_trainer(
-    policy: ModelArtifact,
-    reward_model: ModelArtifact,
-    reward_model_metrics: dict[str, Any],
-    ppo_prompts: pd.DataFrame,
-    judges: JudgePanel,
-    params: PPOShapingParams,
-) -> PPOTrainer:
+def build_ppo_trainer(inputs: ShapingInputs, params: PPOShapingParams) -> PPOTrainer:
     """The PPO trainer of a shaping run: rewards normalised by the chosen-score statistics of
     `reward_model_metrics`, the judge penalty, and LoRA when enabled (the stage probe builds
     its short PPO with this too)."""
-    chosen = reward_model_metrics["score_chosen"]
-    normalisation = ScoreNormalisation(chosen["mean"], max(chosen["std"], 1e-6))
+    reward_model = inputs.reward_model
     return PPOTrainer(
-        policy=policy,
+        policy=inputs.base_policy,
         critic_init=reward_model,
         score_fn=lambda prompts, texts, ids: score_responses(reward_model, prompts, texts),
         params=params.ppo,
         lora=params.lora if params.lora.enabled else None,
-        normalisation=normalisation,
-        penalty_fn=judge_penalty_fn(judges, ppo_prompts, params.ppo.judge_penalty),
+        normalisation=ScoreNormalisation.from_metrics(inputs.reward_model_metrics),
+        penalty_fn=judge_penalty_fn(inputs.judges, inputs.ppo_prompts, params.ppo.judge_penalty),
     )
 
 
 def run_shaping_rounds(
-    base_policy: ModelArtifact,
-    reward_model: ModelArtifact,
-    reward_model_metrics: dict[str, Any],
-    ppo_prompts: pd.DataFrame,
-    judges: JudgePanel,
+    inputs: ShapingInputs,
     params: PPOShapingParams,
-    evaluator: PolicyEvaluator,
     checkpoints: RoundCheckpoints | None = None,
     on_update: UpdateCallback | None = None,
 ) -> ShapingResult:
-    """PPO's rounds, each ended by `evaluator`'s measurement of the policy; with
+    """PPO's rounds, each ended by `inputs.evaluator`'s measurement of the policy; with
     `checkpoints`, each healthy round is checkpointed and a run that finds completed rounds
     there continues after the last one (`ppo/checkpoint.py`)."""
     # 1. Seed, refuse a checkpoint of other parameters, build the trainer and evaluate round 0.
     seed_everything(params.seed)
     parameters = params.model_dump(mode="json")
     resumed = _last_checkpoint(checkpoints, parameters)
-    trainer = build_ppo_trainer(
-        base_policy, reward_model, reward_model_metrics, ppo_prompts, judges, params
-    )
+    trainer = build_ppo_trainer(inputs, params)
     recorder = RoundRecorder(
-        evaluator, base_policy, params, resumed=resumed.state["recorder"] if resumed else None
-    )
+        inputs.evaluator, inputs.base_policy, params,
+        resumed=resumed.state["recorder"] if resumed else None,
+    )  # fmt: skip
     # 2. The prompt stream. Under `accelerate launch` every process rolls out its own prompts
     # and samples, so one update sees num_processes × rollout_batch_size episodes.
     process = PartialState()
     if process.num_processes > 1:
         torch.manual_seed(params.seed + process.process_index)
     batches = cycle_prompts(
-        ppo_prompts,
+        inputs.ppo_prompts,
         params.ppo.rollout_batch_size,
         params.seed + process.process_index,
         params.ppo.samples_per_prompt,

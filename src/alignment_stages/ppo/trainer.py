@@ -340,28 +340,24 @@ class PPOTrainer:
         )
         mb_query_responses = rollout.query_responses[mb_index, first : ctx + kept]
         mb_attention = rollout.attention_mask[mb_index, first : ctx + kept]
-        mb_mask = rollout.response_mask[mb_index, :kept]
         ctx -= first
+
+        def mb(batch: torch.Tensor) -> torch.Tensor:  # (B, R) → this minibatch's (b, kept)
+            return batch[mb_index, :kept]
+
+        mb_mask = mb(rollout.response_mask)
         # Through the prepared wrapper: only its forward syncs DDP gradients and gathers shards.
         with autocast(self.precision, self.accelerator.device):
             new_logprobs, entropy, new_values = self.model(
                 mb_query_responses, mb_attention, ctx, p.temperature, self.banned
             )
         policy_loss = clipped_policy_loss(
-            new_logprobs,
-            rollout.logprobs[mb_index, :kept],
-            advantages[mb_index, :kept],
-            mb_mask,
-            p.clip_range,
+            new_logprobs, mb(rollout.logprobs), mb(advantages), mb_mask, p.clip_range
         )
         loss = policy_loss.loss
         if self.uses_critic:
             value_loss = clipped_value_loss(
-                new_values,
-                rollout.values[mb_index, :kept],
-                returns[mb_index, :kept],
-                mb_mask,
-                p.clip_range_value,
+                new_values, mb(rollout.values), mb(returns), mb_mask, p.clip_range_value
             )
             loss = loss + p.value_loss_coef * value_loss.loss
         if not torch.isfinite(loss):

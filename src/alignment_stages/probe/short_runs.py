@@ -21,7 +21,7 @@ from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import seed_everything
 from alignment_stages.ppo.prompt_cycles import cycle_prompts
-from alignment_stages.ppo.recorder import RoundRecorder
+from alignment_stages.ppo.recorder import RoundRecorder, ShapingInputs
 from alignment_stages.ppo.rounds import build_ppo_trainer
 from alignment_stages.ppo.updates import run_updates
 from alignment_stages.probe.config import StageProbeParams
@@ -69,9 +69,9 @@ def run_short_ppo(
     )
     # 1. Seed, build the trainer and evaluate the start (row 0).
     seed_everything(seed)
-    trainer = build_ppo_trainer(
-        start, reward_model, reward_metrics, ppo_prompts, protocol.judges, shaping
-    )
+    inputs = ShapingInputs(start, reward_model, reward_metrics, ppo_prompts, protocol.judges,
+                           protocol)  # fmt: skip
+    trainer = build_ppo_trainer(inputs, shaping)
     recorder = RoundRecorder(protocol, start, shaping)
     batches = cycle_prompts(
         ppo_prompts,

@@ -20,6 +20,7 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
+from alignment_stages.ppo.recorder import ShapingInputs
 from alignment_stages.ppo.rounds import run_shaping_rounds
 from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.tracking import log_update_metrics
@@ -62,10 +63,12 @@ def shape_policy_stage(
     )
     # Round checkpoints and resume are PPO's; TRL's trainers keep their own `output_dir`.
     resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
+    inputs = ShapingInputs(
+        base_policy, reward_model, reward_model_metrics, ppo_prompts, protocol.judges, protocol
+    )
     result = SHAPING_ALGORITHMS[params.algorithm](
-        base_policy, reward_model, reward_model_metrics, ppo_prompts, protocol.judges, params,
-        protocol, on_update=log_update_metrics, **resume,
-    )  # fmt: skip
+        inputs, params, on_update=log_update_metrics, **resume
+    )
     # Each evaluated row is stamped with its policy's weights and the protocol, so that the
     # evaluation stage can reuse the rows it would compute again (evaluation.memo).
     history = protocol.stamp(
