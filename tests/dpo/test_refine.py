@@ -158,7 +158,6 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     import trl.trainer.utils as trl_utils
     from trl import DPOTrainer
 
-    import alignment_stages.dpo.refine as refine
     import alignment_stages.models.training as training
 
     monkeypatch.setattr(DPOTrainer, "train", capture)
@@ -168,7 +167,7 @@ def test_dpo_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
     results = []
     for from_logits in (False, True):
         if not from_logits:
-            monkeypatch.setattr(refine, "logits_head_off_gpu", lambda model: False)
+            monkeypatch.setattr(training, "logits_head_off_gpu", lambda model: False)
         else:  # TRL's chunked kernel must not run at all
             monkeypatch.undo()
             monkeypatch.setattr(DPOTrainer, "train", capture)

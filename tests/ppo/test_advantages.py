@@ -62,9 +62,40 @@ def test_score_lands_on_the_last_real_token_and_kl_is_per_token():
 def test_whitening_gives_zero_mean_unit_variance_over_real_tokens_only():
     values = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
     mask = torch.tensor([[1, 1, 1, 0]]).bool()
-    whitened = masked_whiten(values, mask)[mask]
-    torch.testing.assert_close(whitened.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
-    torch.testing.assert_close(whitened.pow(2).mean(), torch.tensor(1.0), atol=1e-4, rtol=0)
+    whitened = masked_whiten(values, mask)
+    real = whitened[mask]
+    torch.testing.assert_close(real.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(real.pow(2).mean(), torch.tensor(1.0), atol=1e-4, rtol=0)
+    assert whitened[0, 3] == 0  # padding stays out of the advantages
+    # the plain loop: mean and population variance of the real tokens
+    mean = sum([1.0, 2.0, 3.0]) / 3
+    std = (sum((v - mean) ** 2 for v in [1.0, 2.0, 3.0]) / 3) ** 0.5
+    torch.testing.assert_close(real, torch.tensor([(v - mean) / std for v in [1.0, 2.0, 3.0]]))
+
+
+def test_whitening_across_processes_uses_the_whole_batch_statistics():
+    """What PPO runs under `accelerate launch`: each process whitens its own rows with the mean
+    and variance of every process's rows, summed by the all-reduce. Two processes simulated in
+    lockstep give process 0's rows exactly as whitening the whole batch at once does."""
+    torch.manual_seed(0)
+    values, mask = torch.randn(6, 5) * 3 + 1, torch.rand(6, 5) > 0.3
+    rows = {0: slice(0, 3), 1: slice(3, 6)}
+    local = {rank: (values[r], mask[r].float()) for rank, r in rows.items()}
+    calls = []
+
+    def all_reduce_sum(total: torch.Tensor) -> torch.Tensor:
+        """Process 0's view: its own sum plus process 1's, at the same call of the same code."""
+        other_values, other_mask = local[1]
+        if not calls:  # 1st call: Σ values and Σ mask
+            other = torch.stack([(other_values * other_mask).sum(), other_mask.sum()])
+            calls.append(total + other)
+            return calls[-1]
+        mean = calls[0][0] / calls[0][1]  # 2nd call: Σ squared deviations from the global mean
+        return total + ((other_values - mean) ** 2 * other_mask).sum()
+
+    across = masked_whiten(local[0][0], mask[rows[0]], all_reduce_sum)
+    torch.testing.assert_close(across, masked_whiten(values, mask)[rows[0]])
+    assert not torch.allclose(across, masked_whiten(local[0][0], mask[rows[0]]))  # not local
 
 
 def test_leave_one_out_baseline_by_hand():

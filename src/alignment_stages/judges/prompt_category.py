@@ -14,7 +14,6 @@ good photo". A prompt that matches is `unsafe`; one that does not is `benign` wh
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -69,6 +68,3 @@ class UnsafePromptJudge:
         if any(pattern.search(text) for pattern in self._patterns):
             return "unsafe"
         return self.default_category
-
-    def categorise_all(self, prompt_texts: Sequence[str]) -> list[str]:
-        return [self.categorise(text) for text in prompt_texts]
