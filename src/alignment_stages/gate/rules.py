@@ -332,15 +332,7 @@ def decide(
         reasons.append(
             f"roll back to the last healthy round ({keep['checkpoint']}) and settle with DPO"
         )
-        return GateDecision(
-            "rollback_and_switch",
-            int(keep["round"]),
-            str(keep["checkpoint"]),
-            signals,
-            reasons,
-            checkpoint_version,
-            signs,
-        )
+        return _decision("rollback_and_switch", keep, signals, reasons, checkpoint_version, signs)
     chaotic, oscillating = by_name["chaos_rate"].triggered, by_name["oscillation"].triggered
     paying = not by_name["gain_per_round"].triggered
     chaos_words = f"violation rate {by_name['chaos_rate'].value:.3f} vs chaos_threshold {params.chaos_threshold}"
@@ -366,12 +358,10 @@ def decide(
         cost = (f"gains below costs (gain {by_name['gain_per_round'].value:.3f} ≤ {by_name['gain_per_round'].threshold:.3f})"
                 if not paying else f"PPO still gaining {by_name['gain_per_round'].value:.3f} per round")  # fmt: skip
         decision, reasons = "switch_to_refinement", [why, cost, "→ settle with DPO"]
-    return GateDecision(
-        decision,
-        int(last["round"]),
-        str(last["checkpoint"]),
-        signals,
-        reasons,
-        checkpoint_version,
-        signs,
-    )
+    return _decision(decision, last, signals, reasons, checkpoint_version, signs)
+
+
+def _decision(decision, selected, signals, reasons, checkpoint_version, signs) -> GateDecision:
+    """`decision` with `selected` (a `ppo_history` row) as the round DPO starts from."""
+    return GateDecision(decision, int(selected["round"]), str(selected["checkpoint"]), signals,
+                        reasons, checkpoint_version, signs)  # fmt: skip
