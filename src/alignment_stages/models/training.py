@@ -66,8 +66,9 @@ def seed_everything(seed: int) -> None:
 def device_arguments(
     precision: Precision = "auto", model: torch.nn.Module | None = None
 ) -> dict[str, Any]:
-    """Device and precision arguments of a TRL config. Gradient checkpointing stays off: on CPU
-    it was 3-8x slower. bf16 is the resolved `precision` (models.precision): at the demo's tiny
+    """Device and precision arguments of a TRL config. Activation (gradient) checkpointing stays
+    off: on CPU it was 3-8x slower. It is named `activation_checkpointing`, as transformers 5
+    renamed it; the old name warns that it goes in v6. bf16 is the resolved `precision` (models.precision): at the demo's tiny
     sizes it was slower on CPU too, at SmolLM2's it is not."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if model is not None:
@@ -76,7 +77,7 @@ def device_arguments(
         bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
                                        and torch.cuda.is_bf16_supported())  # fmt: skip
     return {"use_cpu": device.type == "cpu", "bf16": bf16, "fp16": False,
-            "gradient_checkpointing": False}  # fmt: skip
+            "activation_checkpointing": False}  # fmt: skip
 
 
 def common_arguments(
