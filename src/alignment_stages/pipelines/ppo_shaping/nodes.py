@@ -9,6 +9,7 @@ import pandas as pd
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.alternatives import shape_policy_stage
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 
@@ -30,7 +31,7 @@ def shape_policy(
     # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
     heldout = {name: load() for name, load in reward_ensemble.items()}
     outputs = run_stage(
-        "ppo_shaping",
+        shape_policy_stage,
         {
             "base_policy": base_policy,
             "reward_model": reward_model,
