@@ -204,9 +204,9 @@ def fused_head_from_logits(model: torch.nn.Module) -> bool:
 
 
 # The logits path is taken from this size up, where it was measured (SmolLM2-135M). Below it,
-# TRL's own path stays: the demo's committed reference numbers
-# (tests/pipelines/reference/) were trained through it, and a different summation order in
-# SFT or DPO moves every later stage's sample.
+# TRL's own path stays: the demo's documented numbers (docs/gate.md, docs/performance.md) were
+# trained through it, and a different summation order in SFT or DPO moves every later stage's
+# sample.
 LOGITS_HEAD_MIN_PARAMETERS = 50_000_000
 
 
