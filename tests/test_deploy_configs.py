@@ -20,6 +20,7 @@ from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu
 
 from alignment_stages.launcher import accelerate_command
 from alignment_stages.parameters import LauncherParams
+from alignment_stages.stages.ppo_shaping import shape_policy_stage
 from tests.conftest import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "deploy" / "accelerate"
@@ -89,6 +90,6 @@ def test_the_fsdp_config_builds_an_fsdp2_plugin_that_shards_by_decoder_layer(mon
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_launcher_passes_each_config_file_and_picks_a_free_port(name):
     launcher = LauncherParams(kind="accelerate", config_file=str(CONFIGS / name), num_processes=2)
-    command = accelerate_command("ppo_shaping", REPO_ROOT, launcher)
+    command = accelerate_command(shape_policy_stage, REPO_ROOT, launcher)
     assert command[command.index("--config_file") + 1] == str(CONFIGS / name)
     assert "--main_process_port" in command  # num_machines: 1 and no port named in the file

@@ -1,16 +1,20 @@
 """Run a training stage in this process, or across processes and GPUs with `accelerate launch`.
 
 A Kedro node runs in one Python process. Multi-GPU data parallelism and DeepSpeed need one
-process per device, started by a launcher. With `launcher.kind: accelerate` the node hands its
-inputs to a scratch directory, starts
+process per device, started by a launcher. A node hands `run_stage` the stage function itself.
+With `launcher.kind: accelerate` it writes the inputs to a scratch directory, starts
 
-    accelerate launch [--config_file F] [--num_processes N] [args...] -m alignment_stages.launcher STAGE DIR
+    accelerate launch [--config_file F] [--num_processes N] [args...] \
+        -m alignment_stages.launcher MODULE:QUALNAME DIR
 
-and loads what the main process wrote back. Every process runs the same plain stage function as
-the inline path (`STAGES`), so results differ only by what data parallelism changes. A failed
-launch raises with the end of the workers' log and returns nothing, so Kedro saves nothing.
+and loads what the main process wrote back. Every process imports the same plain stage function
+by the module and qualified name `run_stage` read off it, so results differ only by what data
+parallelism changes. A function a worker cannot import by name (a lambda, a nested function, a
+bound method, one defined in `__main__`) is refused before anything runs, inline too, so a
+stage that runs inline also runs launched. A failed launch raises with the end of the workers'
+log and returns nothing, so Kedro saves nothing.
 
-    python -m alignment_stages.launcher STAGE DIR   # the worker side; not for direct use
+    python -m alignment_stages.launcher MODULE:QUALNAME DIR   # the worker side; not for direct use
 """
 
 from __future__ import annotations
@@ -40,13 +44,7 @@ from alignment_stages.models.artifacts import (
 from alignment_stages.parameters import LauncherParams
 from alignment_stages.tracking import launch_environment, parent_run
 
-# Stage name → "module:function". Each function takes keyword inputs and returns a dict of
-# outputs; imported lazily so that this module stays light for the worker's start-up.
-STAGES = {
-    "reward_model": "alignment_stages.reward.stage:train_reward_model_stage",
-    "ppo_shaping": "alignment_stages.stages.ppo_shaping:shape_policy_stage",
-    "dpo_refinement": "alignment_stages.dpo.refine:refine_with_dpo_stage",
-}
+Stage = Callable[..., dict[str, Any]]  # keyword inputs in, a dict of named outputs out
 LOG_TAIL_CHARS = 4000
 
 
@@ -54,22 +52,44 @@ class LaunchError(RuntimeError):
     """The launched stage failed; nothing it produced is returned."""
 
 
-def _stage_function(stage: str) -> Callable[..., dict[str, Any]]:
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; launchable stages: {sorted(STAGES)}")
-    module, name = STAGES[stage].split(":")
-    return getattr(importlib.import_module(module), name)
+def stage_address(stage: Stage) -> str:
+    """`module:qualname`, by which a launched worker imports `stage`; ValueError if that name
+    does not lead back to this very function."""
+    module, qualname = getattr(stage, "__module__", None), getattr(stage, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        raise ValueError(
+            f"{stage!r} cannot be launched: a worker process imports the stage by module and "
+            "name, so it must be a function defined at the top level of an importable module "
+            "(not a lambda, a nested function, a partial or code in __main__)"
+        )
+    address = f"{module}:{qualname}"
+    found = _import_stage(address)
+    if found is not stage:
+        raise ValueError(
+            f"{stage!r} cannot be launched: a worker importing {address} would get {found!r}"
+        )
+    return address
 
 
-def run_stage(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
-    """Run `stage` on `inputs` as `launcher` says and return its outputs."""
-    function = _stage_function(stage)
+def _import_stage(address: str) -> Stage:
+    module, qualname = address.split(":")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if not callable(found):
+        raise ValueError(f"{address} is not an importable stage function")
+    return found
+
+
+def run_stage(stage: Stage, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
+    """Run `stage(**inputs)` as `launcher` says and return its outputs."""
+    stage_address(stage)  # refused here, inline too, if a worker could not import it
     if launcher.kind == "inline":
-        return function(**inputs)
+        return stage(**inputs)
     return _launch(stage, inputs, launcher)
 
 
-def accelerate_command(stage: str, workdir: Path, launcher: LauncherParams) -> list[str]:
+def accelerate_command(stage: Stage, workdir: Path, launcher: LauncherParams) -> list[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     settings: dict[str, Any] = {}
     if launcher.config_file:
@@ -87,7 +107,8 @@ def accelerate_command(stage: str, workdir: Path, launcher: LauncherParams) -> l
     chosen = "--main_process_port" in launcher.extra_args or settings.get("main_process_port")
     if not chosen and int(settings.get("num_machines") or 1) == 1:
         command += ["--main_process_port", str(free_port())]
-    return [*command, *launcher.extra_args, "-m", "alignment_stages.launcher", stage, str(workdir)]
+    worker = ["-m", "alignment_stages.launcher", stage_address(stage), str(workdir)]
+    return [*command, *launcher.extra_args, *worker]
 
 
 def free_port() -> int:
@@ -96,8 +117,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _launch(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"alignment_stages_{stage}_"))
+def _launch(stage: Stage, inputs: dict[str, Any], launcher: LauncherParams) -> dict[str, Any]:
+    name = stage.__qualname__
+    workdir = Path(tempfile.mkdtemp(prefix=f"alignment_stages_{name}_"))
     try:
         command = accelerate_command(stage, workdir, launcher)
         write_values(inputs, workdir / "inputs")
@@ -112,12 +134,12 @@ def _launch(stage: str, inputs: dict[str, Any], launcher: LauncherParams) -> dic
                 )  # fmt: skip
             except subprocess.TimeoutExpired as error:
                 raise LaunchError(
-                    f"{stage}: accelerate launch exceeded timeout_seconds="
+                    f"{name}: accelerate launch exceeded timeout_seconds="
                     f"{launcher.timeout_seconds}; log tail:\n{_tail(log)}"
                 ) from error
         if completed.returncode != 0 or not (workdir / "outputs" / "MANIFEST.json").is_file():
             raise LaunchError(
-                f"{stage}: `{' '.join(command)}` failed with exit code {completed.returncode}; "
+                f"{name}: `{' '.join(command)}` failed with exit code {completed.returncode}; "
                 f"nothing was saved. Log tail:\n{_tail(log)}"
             )
         return read_values(workdir / "outputs")
@@ -192,7 +214,7 @@ def _params_class(qualified: str) -> type[BaseModel]:
     return cls
 
 
-def worker_main(stage: str, workdir: Path) -> None:
+def worker_main(address: str, workdir: Path) -> None:
     """One launched process: run the stage; the main process writes the outputs."""
     import torch
     from accelerate import PartialState
@@ -203,7 +225,7 @@ def worker_main(stage: str, workdir: Path) -> None:
     # the CPU the same way (ppo.trainer.ppo_accelerator), which gives MULTI_CPU over gloo.
     state = PartialState(cpu=not torch.cuda.is_available())
     with parent_run(state.is_main_process):
-        outputs = _stage_function(stage)(**read_values(workdir / "inputs"))
+        outputs = _import_stage(address)(**read_values(workdir / "inputs"))
     if state.is_main_process:
         write_values(outputs, workdir / "outputs")
     state.wait_for_everyone()

@@ -1,5 +1,6 @@
 """The smoke `full_alignment` run on the demo data, shared by every pipeline test module that
-reads its outputs (the run takes minutes on a 2-core CPU, so it runs once per session)."""
+reads its outputs (the run takes about a minute on a 2-core CPU, so it runs once per session;
+the reproducibility test in test_full_alignment.py starts it once more)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ def latest(project: Path, relative: str) -> Path:
     return sorted((project / relative).iterdir())[-1] / Path(relative).name
 
 
-@pytest.fixture(scope="session")
-def shaped_project(tmp_path_factory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("shaped"))
+def run_smoke_alignment(directory: Path) -> Path:
+    """A new project under `directory`, with the demo data, after the smoke `full_alignment` run."""
+    project = make_project(directory)
     write_demo_files(project / "data" / "01_raw" / "preferences")
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="smoke") as session:
         session.run(pipeline_names=["full_alignment"])
     return project
+
+
+@pytest.fixture(scope="session")
+def shaped_project(tmp_path_factory) -> Path:
+    return run_smoke_alignment(tmp_path_factory.mktemp("shaped"))

@@ -66,8 +66,9 @@ def seed_everything(seed: int) -> None:
 def device_arguments(
     precision: Precision = "auto", model: torch.nn.Module | None = None
 ) -> dict[str, Any]:
-    """Device and precision arguments of a TRL config. Gradient checkpointing stays off: on CPU
-    it was 3-8x slower. bf16 is the resolved `precision` (models.precision): at the demo's tiny
+    """Device and precision arguments of a TRL config. Activation (gradient) checkpointing stays
+    off: on CPU it was 3-8x slower. It is named `activation_checkpointing`, as transformers 5
+    renamed it; the old name warns that it goes in v6. bf16 is the resolved `precision` (models.precision): at the demo's tiny
     sizes it was slower on CPU too, at SmolLM2's it is not."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if model is not None:
@@ -76,7 +77,7 @@ def device_arguments(
         bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda"
                                        and torch.cuda.is_bf16_supported())  # fmt: skip
     return {"use_cpu": device.type == "cpu", "bf16": bf16, "fp16": False,
-            "gradient_checkpointing": False}  # fmt: skip
+            "activation_checkpointing": False}  # fmt: skip
 
 
 def common_arguments(
@@ -203,9 +204,9 @@ def fused_head_from_logits(model: torch.nn.Module) -> bool:
 
 
 # The logits path is taken from this size up, where it was measured (SmolLM2-135M). Below it,
-# TRL's own path stays: the demo's committed reference numbers
-# (tests/pipelines/reference/) were trained through it, and a different summation order in
-# SFT or DPO moves every later stage's sample.
+# TRL's own path stays: the demo's documented numbers (docs/gate.md, docs/performance.md) were
+# trained through it, and a different summation order in SFT or DPO moves every later stage's
+# sample.
 LOGITS_HEAD_MIN_PARAMETERS = 50_000_000
 
 

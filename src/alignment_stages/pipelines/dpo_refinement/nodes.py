@@ -5,7 +5,7 @@ from typing import Any
 import pandas as pd
 
 from alignment_stages.dpo.config import DPORefinementParams
-from alignment_stages.dpo.refine import select_start_policy
+from alignment_stages.dpo.refine import refine_with_dpo_stage, select_start_policy
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
@@ -27,4 +27,4 @@ def refine_policy_with_dpo(
 ) -> dict[str, Any]:
     inputs = {"dpo_start_policy": dpo_start_policy, "preference_train": preference_train,
               "params": params}  # fmt: skip
-    return run_stage("dpo_refinement", inputs, params.launcher)
+    return run_stage(refine_with_dpo_stage, inputs, params.launcher)

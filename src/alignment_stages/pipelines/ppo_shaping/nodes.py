@@ -10,7 +10,7 @@ from alignment_stages.judges.config import JudgesParams
 from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
-from alignment_stages.stages.ppo_shaping import ShapingStageParams
+from alignment_stages.stages.ppo_shaping import ShapingStageParams, shape_policy_stage
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def shape_policy(
     # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
     heldout = {name: load() for name, load in reward_ensemble.items()}
     outputs = run_stage(
-        "ppo_shaping",
+        shape_policy_stage,
         {
             "base_policy": base_policy,
             "reward_model": reward_model,

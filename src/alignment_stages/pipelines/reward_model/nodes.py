@@ -10,6 +10,7 @@ from alignment_stages.launcher import run_stage
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import RewardModelParams
 from alignment_stages.reward.evaluate import check_accuracy_floor
+from alignment_stages.reward.stage import train_reward_model_stage
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def train_reward_model_node(
 ) -> dict[str, Any]:
     inputs = {"preference_train": preference_train, "preference_val": preference_val,
               "base_policy": base_policy, "params": params}  # fmt: skip
-    outputs = run_stage("reward_model", inputs, params.launcher)
+    outputs = run_stage(train_reward_model_stage, inputs, params.launcher)
     metrics = outputs["reward_model_metrics"]
     logger.info(
         "reward_model/accuracy=%.4f reward_model/margin_mean=%.3f reward_model/chosen_mean=%.3f "
