@@ -56,7 +56,7 @@ def test_no_switch_stops_before_dpo_quoting_the_gate(decision):
 def test_proceed_overrides_with_a_warning_and_selects_the_round(caplog):
     start = tiny_policy()
     chosen = select_start_policy(
-        _decision("halt"), {"round_001": lambda: start}, tiny_policy(), "proceed"
+        _decision("halt"), {"round_001": lambda: start}, tiny_policy(), on_unsettled="proceed"
     )
     assert chosen is start and "proceeding to DPO" in caplog.text
 
@@ -64,12 +64,17 @@ def test_proceed_overrides_with_a_warning_and_selects_the_round(caplog):
 def test_round_zero_means_the_base_policy_and_unknown_rounds_are_errors():
     base = tiny_policy()
     assert (
-        select_start_policy(_decision("switch_to_refinement", "base_policy"), {}, base, "stop")
+        select_start_policy(
+            _decision("switch_to_refinement", "base_policy"), {}, base, on_unsettled="stop"
+        )
         is base
     )
     with pytest.raises(UnjudgedStartPolicyError, match="round_009"):
         select_start_policy(
-            _decision("rollback_and_switch", "round_009"), {"round_001": None}, base, "stop"
+            _decision("rollback_and_switch", "round_009"),
+            {"round_001": None},
+            base,
+            on_unsettled="stop",
         )
 
 
@@ -77,17 +82,17 @@ def test_round_policies_the_gate_did_not_judge_are_refused_naming_both_versions(
     decision = _decision("switch_to_refinement", "round_002", JUDGED)
     newer = _rounds(NEWER, round_001=tiny_policy(), round_002=tiny_policy())
     with pytest.raises(UnjudgedStartPolicyError, match=f"judged .* {JUDGED}, but .* {NEWER}"):
-        select_start_policy(decision, newer, tiny_policy(), "stop")
+        select_start_policy(decision, newer, tiny_policy(), on_unsettled="stop")
     judged_round = tiny_policy()
     judged = _rounds(JUDGED, round_002=judged_round)
-    assert select_start_policy(decision, judged, tiny_policy(), "stop") is judged_round
+    assert select_start_policy(decision, judged, tiny_policy(), on_unsettled="stop") is judged_round
 
 
 def test_a_pinned_version_is_used_with_a_warning(caplog):
     pinned_round = tiny_policy()
     pinned = _rounds(NEWER, pinned=True, round_002=pinned_round)
     decision = _decision("switch_to_refinement", "round_002", JUDGED)
-    assert select_start_policy(decision, pinned, tiny_policy(), "stop") is pinned_round
+    assert select_start_policy(decision, pinned, tiny_policy(), on_unsettled="stop") is pinned_round
     assert "pinned" in caplog.text and JUDGED in caplog.text
 
 
@@ -98,7 +103,7 @@ def test_a_missing_round_names_the_judged_and_loaded_versions():
     with pytest.raises(
         UnjudgedStartPolicyError, match=f"'round_002' of .* {JUDGED}.*loaded \\({NEWER}\\)"
     ):
-        select_start_policy(decision, short, tiny_policy(), "stop")
+        select_start_policy(decision, short, tiny_policy(), on_unsettled="stop")
 
 
 @pytest.mark.parametrize("lora", [True, False])

@@ -42,6 +42,7 @@ def select_start_policy(
     gate_decision: dict[str, Any],
     round_policies: dict[str, Any],
     base_policy: ModelArtifact,
+    *,
     on_unsettled: str,
 ) -> ModelArtifact:
     """The policy DPO starts from: the round the gate selected (round 0 is the base policy).

@@ -19,7 +19,9 @@ def select_dpo_start_policy(
 ) -> ModelArtifact:
     """Stops full_alignment with the gate's reasons unless it decided to switch, and refuses
     round policies the gate did not judge unless `--load-versions` pinned them."""
-    return select_start_policy(gate_decision, ppo_round_policies, base_policy, gate.on_unsettled)
+    return select_start_policy(
+        gate_decision, ppo_round_policies, base_policy, on_unsettled=gate.on_unsettled
+    )
 
 
 def refine_policy_with_dpo(
