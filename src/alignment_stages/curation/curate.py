@@ -70,6 +70,10 @@ class CurationError(RuntimeError):
     """A record failed in a way no quarantine reason covers; names the file and the record."""
 
 
+class OutsideLinkError(ValueError):
+    """A raw preference file is a link to a file outside the raw folder."""
+
+
 class FormatOverrideError(ValueError):
     """`data_curation.formats` names a file that is not among the raw preference files."""
 
@@ -233,10 +237,17 @@ class _Curator:
 
 
 def curate_files(
-    files: Mapping[str, Callable[[], bytes]], params: DataCurationParams
+    files: Mapping[str, Callable[[], bytes]],
+    params: DataCurationParams,
+    outside_links: Mapping[str, str] | None = None,
 ) -> CurationResult:
-    """Curate each file in name order (so results never depend on listing order)."""
+    """Curate each file in name order (so results never depend on listing order).
+
+    `outside_links` names the files that are links to files outside the raw folder (with the
+    file each reaches); they are read only if `params.follow_links_outside_raw`.
+    """
     check_format_overrides(params.formats, sorted(files))
+    check_outside_links(outside_links or {}, params.follow_links_outside_raw)
     curator = _Curator(params)
     report_files: dict[str, Any] = {}
     ignored: dict[str, str] = {}
@@ -283,6 +294,21 @@ def check_format_overrides(formats: Mapping[str, str], sources: list[str]) -> No
             + "; ".join(problems)
             + ". Keys are paths relative to the raw preferences folder."
         )
+
+
+def check_outside_links(outside_links: Mapping[str, str], allowed: bool) -> None:
+    """Raw data is what the user put in the raw folder. A link out of it (to a home folder, to
+    another project's data) would be read into the curated pairs without a word."""
+    if allowed or not outside_links:
+        if outside_links:
+            logger.info("Reading links outside the raw folder: %s", dict(outside_links))
+        return
+    links = "; ".join(f"{name} -> {target}" for name, target in sorted(outside_links.items()))
+    raise OutsideLinkError(
+        f"raw_preferences holds links to files outside the raw folder: {links}. Copy the "
+        "files in, remove the links, or set data_curation.follow_links_outside_raw: true to "
+        "read them."
+    )
 
 
 def _build_report(
