@@ -244,7 +244,7 @@ class RefuseMismatchedResume:
         for node in pipeline.nodes:
             if CHECKPOINTS in node.inputs and SHAPING_PARAMS in node.inputs:
                 checkpoints: RoundCheckpoints = catalog.load(CHECKPOINTS)
-                checkpoints.check_parameters(catalog.load(SHAPING_PARAMS).model_dump(mode="json"))
+                checkpoints.check_parameters(_as_json(catalog.load(SHAPING_PARAMS)))
 
     @hook_impl(tryfirst=True)
     def before_node_run(self, node: Node, catalog: Any, inputs: dict[str, Any]) -> None:
@@ -254,11 +254,15 @@ class RefuseMismatchedResume:
         versions, parameters = {}, {}
         for name in sorted(set(node.inputs) - {CHECKPOINTS, SHAPING_PARAMS}):
             if name.startswith("params:"):
-                value = inputs[name]
-                parameters[name[7:]] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value  # fmt: skip
+                parameters[name.removeprefix("params:")] = _as_json(inputs[name])
                 continue
             dataset = catalog.get(name)
             dataset = getattr(dataset, "_dataset", dataset)
             if isinstance(dataset, AbstractVersionedDataset) and dataset._version:
                 versions[name] = dataset.resolve_load_version()
         checkpoints.check_inputs(versions, parameters)
+
+
+def _as_json(value: Any) -> Any:
+    """A validated parameter block in the JSON form the checkpoints hold (pydantic defaults in)."""
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
