@@ -7,6 +7,7 @@ import pytest
 from kedro.framework.session.session import KedroSessionError
 from kedro.framework.startup import bootstrap_project
 from kedro.runner import ParallelRunner
+from kedro.validation.exceptions import ParameterValidationError
 
 from alignment_stages.parameters import UnknownParameterError, check_override_blocks
 from alignment_stages.session import RunIdentitySession
@@ -46,3 +47,21 @@ def test_parallel_runner_is_refused_up_front_for_in_memory_models(tmp_project):
 def test_a_mistyped_pipeline_name_gets_kedros_suggestion(tmp_project):
     with pytest.raises(ValueError, match=r"(?s)'full_aligment'.*Did you mean.*full_alignment"):
         _run(tmp_project, pipeline_names=["full_aligment"])
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", float("inf"), float("nan")])
+def test_a_parameter_that_is_not_finite_is_refused_naming_the_key(tmp_project, value):
+    with pytest.raises(ParameterValidationError, match=r"(?s)ppo_shaping.*ppo\.kl_coef.*finite"):
+        _run(tmp_project, {"ppo_shaping": {"ppo": {"kl_coef": value}}}, pipeline_names=["ppo_shaping"])  # fmt: skip
+    assert not (tmp_project / "data" / "06_models").exists()  # refused before any node
+
+
+def test_every_parameter_block_refuses_non_finite_numbers():
+    # Each of these passes its own bound at infinity (`gt=0` and no upper bound).
+    from alignment_stages.dpo.config import DPORefinementParams
+    from alignment_stages.ppo.config import PPOShapingParams
+
+    with pytest.raises(ValueError, match=r"(?s)ppo\.kl_target.*finite"):
+        PPOShapingParams.model_validate({"ppo": {"kl_target": "inf"}})
+    with pytest.raises(ValueError, match=r"(?s)beta.*finite"):
+        DPORefinementParams.model_validate({"beta": float("inf")})

@@ -4,6 +4,11 @@ what each saved output logs. The store is a throwaway sqlite file under tmp_path
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -14,6 +19,8 @@ from mlflow.tracking import MlflowClient
 
 from alignment_stages.launcher import free_port
 from alignment_stages.tracking import (
+    GENERATION_TAG,
+    REPLACES_TAG,
     RUN_VERSION_TAG,
     TrackingConfigError,
     find_or_create_run,
@@ -119,3 +126,59 @@ def test_round_gate_and_stage_outcomes_name_their_keys():
         ("eval/base/violation_rate", 0.5, 0),
         ("eval/ppo/violation_rate", 0.2, 0),
     ]
+
+
+def test_a_task_rerun_with_other_parameter_values_gets_a_new_run_of_its_version(tmp_path):
+    uri = resolve_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path, "t")
+    prepare_store(uri, "t")
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("x", artifact_location=(tmp_path / "a").as_uri())
+    first = find_or_create_run(client, experiment, VERSION, "curation", {"a.max": "0.1"})
+    client.log_param(first, "a.max", "0.1")
+    same = find_or_create_run(client, experiment, VERSION, "curation", {"a.max": "0.1", "b": "1"})
+    assert same == first  # new keys and equal values join
+    fixed = find_or_create_run(client, experiment, VERSION, "curation", {"a.max": "0.5"})
+    assert fixed != first
+    tags = client.get_run(fixed).data.tags
+    assert (tags[RUN_VERSION_TAG], tags[GENERATION_TAG], tags[REPLACES_TAG]) == (
+        VERSION,
+        "1",
+        first,
+    )
+    assert find_or_create_run(client, experiment, VERSION, "split", {"c": "2"}) == fixed  # newest
+
+
+def _unprivileged(code: str) -> subprocess.CompletedProcess:
+    """`code` in a child that file permissions apply to. Root writes a read-only file anyway;
+    without its capabilities (setpriv) it is held to them, as any user is."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: read-only files are writable")
+        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    command = [*prefix, sys.executable, "-c", textwrap.dedent(code)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_read_only_store_is_refused_naming_its_path(tmp_path):
+    uri = resolve_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path, "t")
+    prepare_store(uri, "t")
+    MlflowClient(uri).search_experiments()  # creates the store
+    database = tmp_path / "mlruns" / "mlflow.db"
+    database.chmod(0o444)
+    child = _unprivileged(f"""
+        from alignment_stages.tracking import TrackingConfigError, prepare_store
+        try:
+            open({str(database)!r}, "a")
+        except PermissionError:
+            pass
+        else:
+            raise SystemExit("the store is still writable: nothing to test")
+        try:
+            prepare_store({uri!r}, "mlflow.yml")
+        except TrackingConfigError as error:
+            print(error)
+    """)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert f"the MLflow store {database} cannot be written" in child.stdout
+    assert "readonly database" in child.stdout and "chmod u+w" in child.stdout

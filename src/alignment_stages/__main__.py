@@ -19,7 +19,7 @@ from kedro.framework.project import configure_project
 def judge_main(argv: list[str]) -> int:
     from kedro.config import OmegaConfigLoader
 
-    from alignment_stages.judges.audit import audit_file
+    from alignment_stages.judges.audit import SameFileError, audit_file, refuse_overwriting_input
     from alignment_stages.judges.config import JudgesParams, build_judge_panel
     from alignment_stages.settings import CONFIG_LOADER_ARGS
 
@@ -31,6 +31,10 @@ def judge_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.input.is_file():
         parser.error(f"{args.input} is not a file")
+    try:  # before the panel is built: the input must survive any mistake in the paths
+        refuse_overwriting_input(args.input, args.output)
+    except SameFileError as exc:
+        parser.error(str(exc))
     if not (Path(args.conf_source) / args.env).is_dir() and args.env != "local":
         parser.error(f"no environment {args.env!r} under {args.conf_source}/")
     loader = OmegaConfigLoader(args.conf_source, env=args.env, **CONFIG_LOADER_ARGS)

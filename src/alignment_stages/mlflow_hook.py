@@ -9,7 +9,9 @@ auto-registration is disabled in `settings.py`, so it runs once):
 - the settings and the tracking URI are checked before the first node, and the store is set up
   only when a pipeline runs;
 - with `ALIGNMENT_STAGES_RUN_VERSION` set, every task of one Airflow DAG run joins one MLflow
-  run, found by its `kedro_run_version` tag;
+  run, found by its `kedro_run_version` tag; a task rerun with other parameter values (a retry
+  after a config fix) logs into a new run with the same tag, which MLflow's refusal to change a
+  logged parameter would otherwise stop;
 - parameters are the validated pydantic blocks, logged key by key (`ppo_shaping.ppo.kl_coef`);
 - the outputs in `OUTCOMES` log their metrics and tags when they are saved, and the reports and
   charts in `ARTIFACTS` are logged from the saved object. kedro-mlflow's MlflowArtifactDataset
@@ -30,7 +32,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from kedro_mlflow.io.catalog.switch_catalog_logging import switch_catalog_logging
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from pydantic import BaseModel, ValidationError
 
 from alignment_stages.run_identity import run_version_from_env
@@ -110,15 +114,15 @@ class TrackRunInMlflow(MlflowHook):
         context.__setattr__("mlflow", config)
         self._context = context
 
-    def _set_up_store(self) -> None:
+    def _set_up_store(self, pipeline, catalog) -> None:
         """kedro-mlflow's own setup (store, experiment, autologging off), then the DAG run's
         MLflow run when the run version is pinned."""
         prepare_store(self._conf["server"]["mlflow_tracking_uri"], self._where)
         self._context.config_loader["mlflow"] = self._conf  # what kedro-mlflow reads back
         super().after_context_created(self._context)
-        self._join_dag_run()
+        self._join_dag_run(pipeline, catalog)
 
-    def _join_dag_run(self) -> None:
+    def _join_dag_run(self, pipeline, catalog) -> None:
         run_version = run_version_from_env()
         if run_version is None or self._already_active_mlflow:
             return
@@ -128,7 +132,19 @@ class TrackRunInMlflow(MlflowHook):
             config.tracking.experiment._experiment.experiment_id,
             run_version,
             run_name=config.tracking.run.name or run_version,
+            params=self._params_to_log(pipeline, catalog),
         )
+
+    def _params_to_log(self, pipeline, catalog) -> dict[str, str]:
+        """The parameters this run's nodes will log, as kedro-mlflow's `before_node_run` logs
+        them (long values become tags, which may change, and are left out)."""
+        names = {name for node in pipeline.nodes for name in node.inputs if name.startswith("params:")}  # fmt: skip
+        params = {name.removeprefix("params:"): _loggable(catalog.load(name)) for name in names}
+        settings = self.mlflow_config.tracking.params.dict_params
+        if settings.flatten:
+            params = _flatten_dict(d=params, recursive=settings.recursive, sep=settings.sep)
+        return {self.sanitize_param_name(key): str(value) for key, value in params.items()
+                if len(str(value)) <= MAX_PARAM_VAL_LENGTH}  # fmt: skip
 
     @hook_impl
     def after_catalog_created(
@@ -148,7 +164,7 @@ class TrackRunInMlflow(MlflowHook):
         # HF's MLflowCallback (TRL's report_to): each trainer in a nested run of its own, so the
         # reward model's and DPO's `loss` curves and arguments do not mix in the Kedro run.
         os.environ["MLFLOW_NESTED_RUN"] = "true"
-        self._set_up_store()
+        self._set_up_store(pipeline, catalog)
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         if self._is_mlflow_enabled:
             import mlflow
@@ -160,10 +176,7 @@ class TrackRunInMlflow(MlflowHook):
         if not self.enabled:
             return
         # Nodes receive validated pydantic blocks; kedro-mlflow flattens dicts only.
-        plain = {
-            name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-            for name, value in inputs.items()
-        }
+        plain = {name: _loggable(value) for name, value in inputs.items()}
         super().before_node_run(node=node, catalog=catalog, inputs=plain, is_async=is_async)
 
     @hook_impl
@@ -180,8 +193,16 @@ class TrackRunInMlflow(MlflowHook):
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        if self.enabled:
-            super().after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+        if not self.enabled:
+            return
+        super().after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+        if self._is_mlflow_enabled and not self._already_active_mlflow:
+            import mlflow
+
+            # kedro-mlflow reopens the run before every node, which MLflow 3 stacks, and ends
+            # it once: the next session of this process (a notebook, a test) would log into it.
+            while (active := mlflow.active_run()) is not None and active.info.run_id == self.run_id:
+                mlflow.end_run()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog):
@@ -191,3 +212,7 @@ class TrackRunInMlflow(MlflowHook):
             super().on_pipeline_error(
                 error=error, run_params=run_params, pipeline=pipeline, catalog=catalog
             )
+
+
+def _loggable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -1,5 +1,6 @@
 """The base of every parameter block: a typo in a parameter file or in `--params` is an error,
-not a silently ignored key, and validated parameters cannot be changed while a node runs."""
+not a silently ignored key, a number that is not finite (`inf`, `nan`, `.inf`) is refused, and
+validated parameters cannot be changed while a node runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `ppo.kl_coef=inf` passed every bound (inf > 0) and trained one
+    # round of NaN loss before anything noticed. No parameter here means anything at infinity.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LauncherParams(StrictModel):

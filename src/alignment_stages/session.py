@@ -31,14 +31,19 @@ from kedro.io import AbstractVersionedDataset
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import ParallelRunner
+from pydantic import BaseModel
 
 from alignment_stages.datasets.start_policy import PROBE_START, start_dataset
 from alignment_stages.parameters import check_override_blocks
+from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.probe.config import StageProbeParams
 from alignment_stages.resources import UsageMeter
 from alignment_stages.run_identity import pinned_load_versions, run_version_from_env
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "ppo_checkpoints"  # a RoundCheckpoints: the run's own round checkpoints
+SHAPING_PARAMS = "params:ppo_shaping"  # compared round by round (RoundCheckpoints.check_parameters)
 
 
 class RunIdentitySession(KedroSession):
@@ -218,3 +223,46 @@ class ResolveProbeStart:
             params.start, catalog, Path(run_params.get("project_path") or ".")
         )
         logger.info("stage_probe starts from %s", params.start)
+
+
+class RefuseMismatchedResume:
+    """A PPO run resumed from its round checkpoints (a rerun with its run version) continues
+    only on what it started with (`ppo/checkpoint.py`):
+
+    - before the pipeline, the `ppo_shaping` parameters against the last round's;
+    - before the node, the version of every versioned input it loads ("latest" resolved) and
+      its other parameter blocks, against `inputs.json`, which a run with no completed round
+      writes here.
+
+    Both run first (`tryfirst`), before kedro-mlflow starts or joins the MLflow run and logs
+    parameters: a changed learning rate is this project's ResumeMismatchError naming the key,
+    not MLflow's refusal to change a logged parameter. Registered in `settings.HOOKS`.
+    """
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        for node in pipeline.nodes:
+            if CHECKPOINTS in node.inputs and SHAPING_PARAMS in node.inputs:
+                checkpoints: RoundCheckpoints = catalog.load(CHECKPOINTS)
+                checkpoints.check_parameters(_as_json(catalog.load(SHAPING_PARAMS)))
+
+    @hook_impl(tryfirst=True)
+    def before_node_run(self, node: Node, catalog: Any, inputs: dict[str, Any]) -> None:
+        checkpoints = inputs.get(CHECKPOINTS)
+        if not isinstance(checkpoints, RoundCheckpoints):
+            return
+        versions, parameters = {}, {}
+        for name in sorted(set(node.inputs) - {CHECKPOINTS, SHAPING_PARAMS}):
+            if name.startswith("params:"):
+                parameters[name.removeprefix("params:")] = _as_json(inputs[name])
+                continue
+            dataset = catalog.get(name)
+            dataset = getattr(dataset, "_dataset", dataset)
+            if isinstance(dataset, AbstractVersionedDataset) and dataset._version:
+                versions[name] = dataset.resolve_load_version()
+        checkpoints.check_inputs(versions, parameters)
+
+
+def _as_json(value: Any) -> Any:
+    """A validated parameter block in the JSON form the checkpoints hold (pydantic defaults in)."""
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -5,6 +5,7 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 from alignment_stages.mlflow_hook import TrackRunInMlflow
 from alignment_stages.session import (
     LogNodeUsage,
+    RefuseMismatchedResume,
     ResolveProbeStart,
     RewritePinnedOutputs,
     RunIdentitySession,
@@ -16,7 +17,15 @@ from alignment_stages.session import (
 # Every node logs its wall time and its own peak RSS; ResolveProbeStart registers
 # `probe_start_policy`, the model `stage_probe.start` names. TrackRunInMlflow is kedro-mlflow's
 # hook with the project's switch, URI check and DAG-run identity (docs/tracking.md).
-HOOKS = (RewritePinnedOutputs(), LogNodeUsage(), ResolveProbeStart(), TrackRunInMlflow())
+# RefuseMismatchedResume refuses a resumed PPO run on other parameters or inputs; its hooks are
+# `tryfirst`, so it refuses before MLflow starts a run or logs a parameter.
+HOOKS = (
+    RewritePinnedOutputs(),
+    LogNodeUsage(),
+    ResolveProbeStart(),
+    TrackRunInMlflow(),
+    RefuseMismatchedResume(),
+)
 
 # Installed plugins for which to disable hook auto-registration: kedro-mlflow's own hook would
 # log a second time, and start a run with tracking switched off.

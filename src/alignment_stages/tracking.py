@@ -7,25 +7,34 @@ MLflow run is active, so a run with tracking off, a unit test or a benchmark log
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sqlite3
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
 
 # The Kedro version of the run, as a tag: every task of one Airflow DAG run carries the same one
 # (alignment_stages.run_identity), and the tasks find their shared MLflow run by it.
 RUN_VERSION_TAG = "kedro_run_version"
+# MLflow refuses to change a logged parameter. A task of that version rerun with other values
+# (a retry after a config fix) logs into a new run of the next generation, tagged with the same
+# version and with the run it replaces; later tasks join the newest generation.
+GENERATION_TAG = "alignment_stages.run_generation"
+REPLACES_TAG = "alignment_stages.replaces_run"
 # Set for a process started by `accelerate launch`, so its main process logs into the Kedro
 # process's run. Not MLFLOW_RUN_ID: HF's MLflowCallback would resume that run and end it.
 PARENT_RUN_VARIABLE = "ALIGNMENT_STAGES_MLFLOW_RUN_ID"
@@ -78,9 +87,34 @@ def prepare_store(uri: str, where: str) -> None:
     MLflow's retries would stall the run for minutes."""
     scheme = _scheme(uri)
     if scheme == "sqlite":
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = Path(uri.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable(database, where)
     elif scheme in SERVER_SCHEMES:
         _check_server(uri, where)
+
+
+def _check_writable(database: Path, where: str) -> None:
+    """MLflow reports a read-only store as "attempt to write a readonly database", with no
+    path, once the run has started. A write that is rolled back finds it first."""
+    try:
+        if database.exists():
+            with closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("CREATE TABLE alignment_stages_write_probe (x)")
+                db.rollback()
+        else:  # MLflow will create it: the folder must take a new file
+            probe = database.parent / f".{database.name}.write-probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+    except (sqlite3.Error, OSError) as error:
+        if "locked" in str(error):  # busy with another task's writes, not unwritable
+            return
+        raise TrackingConfigError(
+            f"{where}: the MLflow store {database} cannot be written ({error}). Make it and its "
+            f"folder writable by this user (chmod u+w {database} {database.parent}), point "
+            "server.mlflow_tracking_uri at a writable store, or set enabled: false."
+        ) from error
 
 
 def _scheme(uri: str) -> str:
@@ -100,30 +134,58 @@ def _check_server(uri: str, where: str) -> None:
 
 
 def find_or_create_run(
-    client: MlflowClient, experiment_id: str, run_version: str, run_name: str
+    client: MlflowClient,
+    experiment_id: str,
+    run_version: str,
+    run_name: str,
+    params: Mapping[str, str] | None = None,
 ) -> str:
-    """The id of the one run tagged with `run_version`, created by the first task that asks.
+    """The id of the run tagged with `run_version`, created by the first task that asks.
 
-    Two tasks of a DAG run that start together may both create one: the oldest is kept, the
-    other deleted, and both then log into the oldest.
+    Several runs carry one version when a task was rerun with other parameter values
+    (`params`, as they will be logged): those go into a new run of the next generation, since
+    MLflow cannot change a logged value, and the newest generation is the one joined. Two tasks
+    that create the same generation at once both keep its oldest run; the other is deleted.
     """
     found = _runs_tagged(client, experiment_id, run_version)
+    generation, tags = 0, {RUN_VERSION_TAG: run_version}
     if found:
-        return found[0]
-    created = client.create_run(
-        experiment_id, run_name=run_name, tags={RUN_VERSION_TAG: run_version}
-    ).info.run_id
-    kept = _runs_tagged(client, experiment_id, run_version)[0]
+        current = found[0]
+        changed = changed_params(current.data.params, params or {})
+        if not changed:
+            return current.info.run_id
+        generation = _generation(current) + 1
+        tags[REPLACES_TAG] = current.info.run_id
+        logger.warning(
+            "MLflow run %s of run version %s logged other values for %s; this run logs into a "
+            "new MLflow run with the same %s tag (generation %d), since MLflow cannot change a "
+            "logged parameter",
+            current.info.run_id, run_version, ", ".join(changed), RUN_VERSION_TAG, generation,
+        )  # fmt: skip
+    tags[GENERATION_TAG] = str(generation)
+    created = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+    kept = _runs_tagged(client, experiment_id, run_version)[0].info.run_id
     if kept != created:
         client.delete_run(created)
     return kept
 
 
-def _runs_tagged(client: MlflowClient, experiment_id: str, run_version: str) -> list[str]:
+def changed_params(logged: Mapping[str, str], params: Mapping[str, str]) -> list[str]:
+    """Keys logged with another value than the one about to be logged, as `key (old → new)`."""
+    return [f"{key} ({logged[key]} → {value})" for key, value in sorted(params.items())
+            if key in logged and logged[key] != value]  # fmt: skip
+
+
+def _generation(run: Run) -> int:
+    return int(run.data.tags.get(GENERATION_TAG, "0"))
+
+
+def _runs_tagged(client: MlflowClient, experiment_id: str, run_version: str) -> list[Run]:
+    """Newest generation first; within one, the oldest run first."""
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.{RUN_VERSION_TAG} = '{run_version}'"
     )
-    return [r.info.run_id for r in sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))]
+    return sorted(runs, key=lambda r: (-_generation(r), r.info.start_time, r.info.run_id))
 
 
 def active_run_id() -> str | None:

@@ -41,10 +41,12 @@ def test_parquet_rows_keep_message_lists():
     assert record.record["chosen"] == samples.ULTRAFEEDBACK["chosen"]
 
 
-def test_csv_keeps_empty_cells_as_empty_text_and_numbers_as_numbers():
-    data = b"history,human_ref_A,human_ref_B,labels\nq,,b,1\n"
+def test_csv_keeps_every_cell_as_its_text_and_empty_cells_as_empty_text():
+    # A format parses the fields it reads as numbers (labels here) from this text.
+    data = b"history,human_ref_A,human_ref_B,labels\nq,,07,1\n"
     (record,) = read_records("x.csv", data)
-    assert record.record == {"history": "q", "human_ref_A": "", "human_ref_B": "b", "labels": 1}
+    assert record.record == {"history": "q", "human_ref_A": "", "human_ref_B": "07", "labels": "1"}
+    assert record.textual
 
 
 @pytest.mark.parametrize("name", ["x.parquet", "x.csv"])

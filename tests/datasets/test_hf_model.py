@@ -191,3 +191,21 @@ def test_a_collection_says_whether_its_version_was_pinned(tmp_path):
     pinned = HFModelCollectionDataset(filepath=path, version=Version(first, None)).load()
     assert (latest.version, latest.pinned) == (first, False)
     assert (pinned.version, pinned.pinned) == (first, True)
+
+
+def test_an_incomplete_newest_version_is_skipped_naming_both_versions(tmp_path, caplog):
+    good = tiny_policy()
+    _save_version(tmp_path, "2026-01-01T00.00.00.000Z", good)
+    _save_version(tmp_path, "2026-01-02T00.00.00.000Z", tiny_policy())
+    newest = tmp_path / "policy" / "2026-01-02T00.00.00.000Z" / "policy"
+    (newest / "COMPLETE").unlink()  # an interrupted copy or upload, an older release's save
+    with caplog.at_level("WARNING", logger="alignment_stages.datasets.hf_model"):
+        assert _dataset(tmp_path).resolve_load_version() == "2026-01-01T00.00.00.000Z"
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "skipping version 2026-01-02T00.00.00.000Z" in message
+    assert "loading 2026-01-01T00.00.00.000Z" in message and str(tmp_path / "policy") in message
+    loaded = _dataset(tmp_path).load()
+    assert torch.equal(loaded.model.lm_head.weight, good.model.lm_head.weight)
+    caplog.clear()
+    _dataset(tmp_path, Version("2026-01-01T00.00.00.000Z", None)).load()
+    assert not caplog.records  # a pinned version skips nothing

@@ -32,3 +32,32 @@ def test_saving_is_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(DatasetError, match="read-only"):
         PreferenceFilesDataset(path=str(tmp_path)).save({"a.jsonl": b""})
     assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
+
+
+def _linked_folders(tmp_path):
+    """raw/ with a link to a file outside it, a link to a folder outside it, and a link to a
+    file of its own; and a link loop."""
+    raw, outside = tmp_path / "raw", tmp_path / "elsewhere"
+    (outside / "dir").mkdir(parents=True)
+    raw.mkdir()
+    (outside / "secret.jsonl").write_bytes(b'{"outside": 1}\n')
+    (outside / "dir" / "more.jsonl").write_bytes(b'{"outside": 2}\n')
+    (raw / "own.jsonl").write_bytes(b"{}\n")
+    (raw / "secret.jsonl").symlink_to(outside / "secret.jsonl")
+    (raw / "linked_dir").symlink_to(outside / "dir", target_is_directory=True)
+    (raw / "again.jsonl").symlink_to(raw / "own.jsonl")
+    (outside / "dir" / "loop").symlink_to(outside / "dir", target_is_directory=True)
+    return raw, outside
+
+
+def test_links_out_of_the_folder_are_marked_and_a_linked_folder_is_a_folder(tmp_path):
+    raw, outside = _linked_folders(tmp_path)
+    files = PreferenceFilesDataset(path=str(raw)).load()
+    # The linked folder is walked (its file, not the folder, is listed), the loop once; the
+    # link to a file of the folder itself is not read a second time.
+    assert list(files) == ["linked_dir/more.jsonl", "own.jsonl", "secret.jsonl"]
+    assert files.outside == {
+        "linked_dir/more.jsonl": str((outside / "dir" / "more.jsonl").resolve()),
+        "secret.jsonl": str((outside / "secret.jsonl").resolve()),
+    }
+    assert files["linked_dir/more.jsonl"]() == b'{"outside": 2}\n'

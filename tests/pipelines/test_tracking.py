@@ -8,12 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kedro.framework.project import settings as kedro_settings
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import MlflowClient
 
+from alignment_stages.curation.curate import CurationQualityError
 from alignment_stages.demo.generate import write_demo_files
-from alignment_stages.tracking import RUN_VERSION_TAG, TrackingConfigError
+from alignment_stages.run_identity import RUN_VERSION_VARIABLE
+from alignment_stages.tracking import (
+    GENERATION_TAG,
+    REPLACES_TAG,
+    RUN_VERSION_TAG,
+    TrackingConfigError,
+)
 from tests.conftest import make_project, set_tracking
 
 # docs/metrics.md's per-update PPO keys (the smoke run uses GAE, so the critic's are there too).
@@ -153,8 +161,8 @@ def _curation_project(tmp_path, **tracking):
     return project
 
 
-def _run_curation(project):
-    with KedroSession.create(project_path=project, env="test") as session:
+def _run_curation(project, params=None):
+    with kedro_settings.SESSION_CLASS.create(project_path=project, env="test", runtime_params=params) as session:  # fmt: skip
         session.run(pipeline_names=["data_curation"])
 
 
@@ -187,3 +195,38 @@ def test_a_bad_mlflow_yml_stops_the_run_before_any_node(tmp_path, settings, mess
     with pytest.raises(TrackingConfigError, match=message):
         _run_curation(project)
     assert not (project / "data" / "08_reporting" / "curation_report.json").exists()
+
+
+def test_a_pinned_rerun_after_the_fix_the_error_names_logs_into_a_new_run(tmp_path, monkeypatch):
+    """A task of a pinned run fails on max_bad_fraction, and is rerun with the raised value the
+    error asks for (by hand, or an Airflow task cleared after the config fix). MLflow cannot
+    change the logged value: the rerun logs into a new run tagged with the same run version."""
+    version = "2002-01-01T00.00.00.000Z"
+    project = _curation_project(tmp_path)
+    monkeypatch.setenv(RUN_VERSION_VARIABLE, version)
+    with pytest.raises(CurationQualityError, match="raise data_curation.max_bad_fraction"):
+        _run_curation(project, {"data_curation": {"max_bad_fraction": 0.001}})
+    _run_curation(project, {"data_curation": {"max_bad_fraction": 0.2}})
+    _run_curation(project, {"data_curation": {"max_bad_fraction": 0.2}})  # joins, as retries do
+
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("alignment_stages").experiment_id
+    runs = client.search_runs([experiment], filter_string=f"tags.{RUN_VERSION_TAG} = '{version}'")
+    failed, fixed = sorted(runs, key=lambda r: r.data.tags[GENERATION_TAG])
+    assert failed.info.status == "FAILED" and fixed.info.status == "FINISHED"
+    assert failed.data.params["data_curation.max_bad_fraction"] == "0.001"
+    assert fixed.data.params["data_curation.max_bad_fraction"] == "0.2"
+    assert fixed.data.tags[REPLACES_TAG] == failed.info.run_id
+    assert (project / "data" / "08_reporting" / "curation_report.json" / version).is_dir()
+
+
+def test_sessions_of_one_process_each_get_their_own_run(tmp_path):
+    """kedro-mlflow left the run open after a session (MLflow 3 stacks each node's reopening),
+    so a notebook's second session logged into the first one's run."""
+    project = _curation_project(tmp_path)
+    _run_curation(project)
+    _run_curation(project, {"data_curation": {"max_bad_fraction": 0.3}})
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("alignment_stages").experiment_id
+    values = sorted(r.data.params["data_curation.max_bad_fraction"] for r in client.search_runs([experiment]))  # fmt: skip
+    assert values == ["0.2", "0.3"]

@@ -202,3 +202,16 @@ def test_a_pinned_run_version_names_the_checkpoint_folder_in_the_project_catalog
         checkpoints = catalog.load("ppo_checkpoints")
     expected = tmp_project / "data" / "06_models" / "ppo_checkpoints" / version / "ppo_checkpoints"
     assert checkpoints.folder.resolve() == expected.resolve()
+
+
+def test_inputs_are_recorded_until_a_round_is_written_then_compared(tmp_path):
+    checkpoints = RoundCheckpoints(tmp_path / "run")
+    judges = {"behaviour_judges": {"rule": "any"}}
+    checkpoints.check_inputs({"base_policy": "A"}, judges)
+    checkpoints.check_inputs({"base_policy": "B"}, judges)  # killed before round 1: any inputs
+    run(checkpoints, rounds=1)
+    checkpoints.check_inputs({"base_policy": "B"}, judges)  # the same: resumes
+    with pytest.raises(ResumeMismatchError, match=r"base_policy was B .* is C now.*base_policy:B"):
+        checkpoints.check_inputs({"base_policy": "C"}, judges)
+    with pytest.raises(ResumeMismatchError, match=r"parameters behaviour_judges\.rule differ"):
+        checkpoints.check_inputs({"base_policy": "B"}, {"behaviour_judges": {"rule": "all"}})

@@ -68,6 +68,11 @@ class DataCurationParams(StrictModel):
         default_factory=dict, description="per-file format override: file name → format"
     )
     detection_sample_size: int = Field(200, gt=0, description="records sampled to detect a format")
+    follow_links_outside_raw: bool = Field(
+        False,
+        description="read files that links in the raw folder lead to outside it; off, such a "
+        "link stops the run, naming it",
+    )
     lengths: LengthLimits = Field(default_factory=LengthLimits)
     splits: SplitFractions = Field(default_factory=SplitFractions)
     min_split_rows: SplitMinimums = Field(default_factory=SplitMinimums)

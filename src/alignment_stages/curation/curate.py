@@ -20,9 +20,19 @@ import pandas as pd
 
 from alignment_stages.curation.categories import CATEGORIES, CategoryDeriver
 from alignment_stages.curation.config import DataCurationParams, LengthLimits
-from alignment_stages.curation.formats import FORMATS, detect_format
-from alignment_stages.curation.normalise import normalise_text, pair_id, render_prompt_text
-from alignment_stages.curation.readers import SUPPORTED_SUFFIXES, RawRecord, read_records
+from alignment_stages.curation.formats import FORMATS, detect_format, from_text
+from alignment_stages.curation.normalise import (
+    identity_text,
+    normalise_text,
+    pair_id,
+    render_prompt_text,
+)
+from alignment_stages.curation.readers import (
+    SUPPORTED_SUFFIXES,
+    RawRecord,
+    SourceFileError,
+    read_records,
+)
 from alignment_stages.curation.schema import ParsedPair, Reason, RecordError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +64,14 @@ PAIR_DTYPES = {
 
 class CurationQualityError(ValueError):
     """A source file has more quarantined records than `max_bad_fraction` allows."""
+
+
+class CurationError(RuntimeError):
+    """A record failed in a way no quarantine reason covers; names the file and the record."""
+
+
+class OutsideLinkError(ValueError):
+    """A raw preference file is a link to a file outside the raw folder."""
 
 
 class FormatOverrideError(ValueError):
@@ -115,6 +133,12 @@ def _normalised_pair(parsed: ParsedPair, limits: LengthLimits) -> tuple[list[dic
             raise RecordError(Reason.EMPTY_TEXT, f"{name} is empty after normalisation")
     if chosen == rejected:
         raise RecordError(Reason.IDENTICAL_PAIR, "chosen and rejected are the same text")
+    if identity_text(chosen) == identity_text(rejected):
+        raise RecordError(
+            Reason.IDENTICAL_PAIR,
+            "chosen and rejected differ only by invisible or compatibility characters "
+            "(zero-width, soft hyphen, full-width forms: equal under NFKC)",
+        )
     if parsed.chosen_score is not None and parsed.chosen_score == parsed.rejected_score:
         raise RecordError(Reason.TIE_SCORE, f"both answers score {parsed.chosen_score:g}")
     prompt_text = render_prompt_text(messages)
@@ -167,6 +191,10 @@ class _Curator:
                 self.quarantine.append(
                     source, raw.index, error.reason.value, error.detail, original
                 )
+            except Exception as exc:  # not a quarantine reason but a fault: stop, saying where
+                raise CurationError(
+                    f"{source}, record {raw.index}: {type(exc).__name__}: {exc}"
+                ) from exc
         return counts
 
     def _accept(self, source: str, format_name: str | None, raw: RawRecord) -> None:
@@ -175,7 +203,8 @@ class _Curator:
         if format_name is None:
             fields = ", ".join(sorted(raw.record)[:12])
             raise RecordError(Reason.UNKNOWN_FORMAT, f"no known format has the fields: {fields}")
-        parsed = FORMATS[format_name].parse(raw.record)
+        record = from_text(raw.record, format_name) if raw.textual else raw.record
+        parsed = FORMATS[format_name].parse(record)
         messages, prompt_text, chosen, rejected = _normalised_pair(parsed, self.params.lengths)
         identity = pair_id(prompt_text, chosen, rejected)
         raw_hash = hash(
@@ -208,10 +237,17 @@ class _Curator:
 
 
 def curate_files(
-    files: Mapping[str, Callable[[], bytes]], params: DataCurationParams
+    files: Mapping[str, Callable[[], bytes]],
+    params: DataCurationParams,
+    outside_links: Mapping[str, str] | None = None,
 ) -> CurationResult:
-    """Curate each file in name order (so results never depend on listing order)."""
+    """Curate each file in name order (so results never depend on listing order).
+
+    `outside_links` names the files that are links to files outside the raw folder (with the
+    file each reaches); they are read only if `params.follow_links_outside_raw`.
+    """
     check_format_overrides(params.formats, sorted(files))
+    check_outside_links(outside_links or {}, params.follow_links_outside_raw)
     curator = _Curator(params)
     report_files: dict[str, Any] = {}
     ignored: dict[str, str] = {}
@@ -220,7 +256,11 @@ def curate_files(
             ignored[source] = f"unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"
             logger.warning("Ignoring %s: %s", source, ignored[source])
             continue
-        counts = curator.curate_file(source, files[source]())
+        try:
+            counts = curator.curate_file(source, files[source]())
+        except (SourceFileError, OSError) as exc:  # the readers' message lacks the file's name
+            logger.error("Cannot read %s: %s", source, exc)
+            raise SourceFileError(f"{source}: {exc}") from exc
         report_files[source] = counts.as_report()
         logger.info(
             "Curated %s (%s): read %d, accepted %d, quarantined %d",
@@ -254,6 +294,21 @@ def check_format_overrides(formats: Mapping[str, str], sources: list[str]) -> No
             + "; ".join(problems)
             + ". Keys are paths relative to the raw preferences folder."
         )
+
+
+def check_outside_links(outside_links: Mapping[str, str], allowed: bool) -> None:
+    """Raw data is what the user put in the raw folder. A link out of it (to a home folder, to
+    another project's data) would be read into the curated pairs without a word."""
+    if allowed or not outside_links:
+        if outside_links:
+            logger.info("Reading links outside the raw folder: %s", dict(outside_links))
+        return
+    links = "; ".join(f"{name} -> {target}" for name, target in sorted(outside_links.items()))
+    raise OutsideLinkError(
+        f"raw_preferences holds links to files outside the raw folder: {links}. Copy the "
+        "files in, remove the links, or set data_curation.follow_links_outside_raw: true to "
+        "read them."
+    )
 
 
 def _build_report(

@@ -7,9 +7,10 @@ formats.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from alignment_stages.curation.schema import ParsedPair, Reason, RecordError
@@ -41,11 +42,23 @@ def _number(record: Record, key: str) -> float:
         raise RecordError(
             Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected a number"
         )
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        raise RecordError(
+            Reason.WRONG_TYPE, f"field '{key}' is an integer too large for a float (over 1e308)"
+        ) from None
+    if not math.isfinite(number):  # 1e400 reads as inf; NaN would never compare as a tie
+        raise RecordError(Reason.WRONG_TYPE, f"field '{key}' is {number}, expected a finite number")
+    return number
 
 
 def _optional_number(record: Record, key: str) -> float | None:
-    return None if record.get(key) is None else _number(record, key)
+    value = record.get(key)
+    # pandas writes a missing score as NaN: missing, as null is.
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return _number(record, key)
 
 
 def _optional_flag(record: Record, key: str) -> bool | None:
@@ -248,12 +261,52 @@ def _looks_like_explicit(record: Record) -> bool:
     )
 
 
+# --- fields read from text (CSV) ----------------------------------------------------------------
+
+# Arrow's null markers: an empty or "NaN" cell in a score column is a missing score, as it was
+# when Arrow typed the column.
+_NULL_CELLS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                         "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"})  # fmt: skip
+
+
+def _number_cell(text: str) -> Any:
+    """An int or float from a cell; anything else stays text, and the parser names it."""
+    text = text.strip()
+    if text in _NULL_CELLS:
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _flag_cell(text: str) -> Any:
+    flags = {"true": True, "false": False}
+    return None if text.strip() in _NULL_CELLS else flags.get(text.strip().lower(), text)
+
+
 @dataclass(frozen=True)
 class SourceFormat:
-    """A format's signature (does this record look like me?) and its parser."""
+    """A format's signature (does this record look like me?), its parser, and the fields it
+    reads as numbers or flags (parsed from the text of a CSV cell; every other field stays the
+    exact text)."""
 
     looks_like: Callable[[Record], bool]
     parse: Callable[[Record], ParsedPair]
+    typed_fields: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+
+
+def from_text(record: Record, format_name: str) -> Record:
+    """A record whose every value is text (a CSV row), with the format's typed fields parsed."""
+    typed = FORMATS[format_name].typed_fields
+    parsed = {key: typed[key](value) for key, value in record.items()
+              if key in typed and isinstance(value, str)}  # fmt: skip
+    return {**record, **parsed} if parsed else record
+
+
+_SCORES = {"score_chosen": _number_cell, "score_rejected": _number_cell}
 
 
 # Order matters: the most specific signatures come first, so that UltraFeedback (which also has
@@ -262,9 +315,16 @@ FORMATS: dict[str, SourceFormat] = {
     "pku_saferlhf": SourceFormat(
         lambda r: _has(r, "prompt", "response_0", "response_1", "better_response_id"),
         parse_pku_saferlhf,
+        {
+            "better_response_id": _number_cell,
+            "is_response_0_safe": _flag_cell,
+            "is_response_1_safe": _flag_cell,
+        },
     ),
     "shp": SourceFormat(
-        lambda r: _has(r, "history", "human_ref_A", "human_ref_B", "labels"), parse_shp
+        lambda r: _has(r, "history", "human_ref_A", "human_ref_B", "labels"),
+        parse_shp,
+        {"labels": _number_cell, "score_A": _number_cell, "score_B": _number_cell},
     ),
     "ultrafeedback_binarized": SourceFormat(
         lambda r: (
@@ -272,9 +332,12 @@ FORMATS: dict[str, SourceFormat] = {
             and isinstance(r.get("chosen"), list)
         ),
         parse_ultrafeedback_binarized,
+        _SCORES,
     ),
     "hh_rlhf": SourceFormat(_looks_like_hh, parse_hh_rlhf),
-    "prompt_chosen_rejected": SourceFormat(_looks_like_explicit, parse_prompt_chosen_rejected),
+    "prompt_chosen_rejected": SourceFormat(
+        _looks_like_explicit, parse_prompt_chosen_rejected, _SCORES
+    ),
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import sys
 import unicodedata
 
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -26,6 +28,28 @@ def normalise_text(text: str) -> str:
     return text.strip("\n")
 
 
+@functools.cache
+def _invisible_characters() -> dict[int, None]:
+    """Every format character (Unicode category Cf: U+200B zero-width space, U+00AD soft hyphen,
+    U+2060 word joiner, U+FEFF, the bidi marks), as a `str.translate` table that drops them.
+    Built once, on the first non-ASCII text."""
+    return {c: None for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+
+
+def identity_text(text: str) -> str:
+    """`text` (already normalised) as a reader sees it, for comparing two texts: NFKC folds
+    full-width letters, ligatures and other compatibility forms into their plain form, and
+    invisible format characters are dropped. Two answers equal here look identical on screen.
+
+    Only identity uses this; stored text stays NFC, because NFKC would also rewrite meaningful
+    forms (x² becomes x2).
+    """
+    if text.isascii():  # ASCII has no compatibility or format characters
+        return text
+    folded = unicodedata.normalize("NFKC", text).translate(_invisible_characters())
+    return normalise_text(folded)  # NFKC can leave new spaces (U+3000), dropping can join runs
+
+
 def render_prompt_text(messages: list[dict[str, str]]) -> str:
     """A single user turn is its own text; a conversation is rendered turn by turn."""
     if len(messages) == 1 and messages[0]["role"] == "user":
@@ -40,7 +64,8 @@ def stable_hash(*parts: str) -> str:
 
 
 def pair_id(prompt_text: str, chosen: str, rejected: str) -> str:
-    return stable_hash(prompt_text, chosen, rejected)
+    """Pairs that differ only by invisible or compatibility characters are the same pair."""
+    return stable_hash(identity_text(prompt_text), identity_text(chosen), identity_text(rejected))
 
 
 def prompt_id(prompt_text: str) -> str:

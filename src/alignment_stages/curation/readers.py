@@ -33,6 +33,7 @@ class RawRecord:
     record: dict[str, Any] | None  # None when `error` is set
     error: RecordError | None = None
     original: str | None = None  # the source text; tabular rows are serialised only when needed
+    textual: bool = False  # every value is the source's text (CSV): typed fields still to parse
 
 
 def _decode_json_line(index: int, line: bytes, encoding: str = "utf-8") -> RawRecord:
@@ -44,8 +45,11 @@ def _decode_json_line(index: int, line: bytes, encoding: str = "utf-8") -> RawRe
     text = text.rstrip("\r\n")
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, and an integer over Python's 4,300 digits
         return RawRecord(index, None, RecordError(Reason.INVALID_JSON, str(exc)), text)
+    except RecursionError:  # the parser's depth limit: this line only, not the whole file
+        error = RecordError(Reason.INVALID_JSON, "nested too deeply to read")
+        return RawRecord(index, None, error, text)
     return _as_object(index, value, text)
 
 
@@ -73,7 +77,7 @@ def read_json(data: bytes) -> Iterator[RawRecord]:
     """
     try:
         value = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # line by line, a bad record costs only itself
         yield from read_jsonl(data)
         return
     if isinstance(value, dict):
@@ -94,8 +98,8 @@ def _read_table_rows(table_batches: Iterator[Any]) -> Iterator[RawRecord]:
 
 
 def _decoded_csv_row(index: int, row: dict[str, Any]) -> RawRecord:
-    """Arrow types a CSV column that is not valid UTF-8 (a cp1252 export) as binary: decode
-    each cell here, so a row with undecodable text is quarantined as invalid_utf8."""
+    """Every CSV cell arrives as bytes: decode each here, so a row with undecodable text (a
+    cp1252 export) is quarantined as invalid_utf8 and the rest of the file is read."""
     for key, value in row.items():
         if isinstance(value, bytes):
             try:
@@ -107,27 +111,32 @@ def _decoded_csv_row(index: int, row: dict[str, Any]) -> RawRecord:
                 }
                 error = RecordError(Reason.INVALID_UTF8, f"column {key!r}: {exc}")
                 return RawRecord(index, None, error, json.dumps(original, ensure_ascii=False))
-    return RawRecord(index, row)
+    return RawRecord(index, row, textual=True)
 
 
 def read_parquet(data: bytes) -> Iterator[RawRecord]:
     try:
         parquet_file = pq.ParquetFile(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises several types for a corrupt container
+        batches = parquet_file.iter_batches(batch_size=8192)
+        # A damaged row group surfaces only when it is read: still the file's fault, not a record's.
+        yield from _read_table_rows(batches)
+    except (OSError, pa.ArrowException) as exc:  # pyarrow raises several types for a corrupt file
         raise SourceFileError(f"not a readable parquet file: {exc}") from exc
-    yield from _read_table_rows(parquet_file.iter_batches(batch_size=8192))
 
 
 def read_csv(data: bytes) -> Iterator[RawRecord]:
-    # Empty cells stay "" in text columns so that they are quarantined as empty_text, not lost.
-    convert = pa_csv.ConvertOptions(strings_can_be_null=False)
+    """Every cell as its text. Arrow would type a column of answers "3", "4" as integers, and a
+    pair of numbers is still a pair of answers; the fields a format reads as numbers are parsed
+    by that format (`curation.formats.from_text`). Empty cells stay "" so that an empty answer
+    is quarantined as empty_text, not lost."""
     try:
+        names = pa_csv.open_csv(io.BytesIO(data)).schema.names
+        convert = pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False
+        )
         table = pa_csv.read_csv(io.BytesIO(data), convert_options=convert)
-    except Exception as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise SourceFileError(f"not a readable CSV file: {exc}") from exc
-    for position, column in enumerate(table.schema):
-        if pa.types.is_null(column.type):  # a column of only empty cells is text, not "no type"
-            table = table.set_column(position, column.name, pa.array([""] * len(table)))
     for raw in _read_table_rows(iter(table.to_batches(max_chunksize=8192))):
         yield _decoded_csv_row(raw.index, raw.record)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -25,6 +26,8 @@ from alignment_stages.models.artifacts import (
     save_artifacts,
 )
 from alignment_stages.staging import remove_abandoned_staging
+
+logger = logging.getLogger(__name__)
 
 
 def _filesystem(protocol: str, storage_options: dict[str, Any]) -> fsspec.AbstractFileSystem:
@@ -160,6 +163,26 @@ class HFModelDataset(AbstractVersionedDataset[ModelArtifact, ModelArtifact]):
         with tempfile.TemporaryDirectory(prefix="alignment_stages_upload_") as staging:
             write(Path(staging) / "artifact")
             upload_artifact_directory(Path(staging) / "artifact", path, self._fs)
+
+    def _fetch_latest_load_version(self) -> str:
+        """The newest complete version, as Kedro finds it; the newer version folders it passes
+        over (no completion marker) are named in a warning, beside the one loaded."""
+        if self._cached_load_version is not None:
+            return self._cached_load_version
+        latest = super()._fetch_latest_load_version()
+        newer = sorted(
+            (name for name in (PurePosixPath(p).name for p in self._fs.glob(f"{self._filepath}/*"))
+             if not name.startswith(".") and name > latest),
+            reverse=True,
+        )  # fmt: skip
+        if newer:
+            logger.warning(
+                "%s: skipping version %s, which has no %s marker (its save did not finish, or "
+                "is still running); loading %s, the newest complete version. Pin one with "
+                "--load-versions to choose.",
+                self._filepath, ", ".join(newer), COMPLETION_MARKER, latest,
+            )  # fmt: skip
+        return latest
 
     def load(self) -> ModelArtifact:
         path = str(self._get_load_path())

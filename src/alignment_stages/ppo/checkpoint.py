@@ -17,6 +17,11 @@ resume reads them only from the last round, and on SmolLM2 they are 1.6 GB a rou
 critic and Adam's two moments), against 4 MB for the policy's LoRA adapter, which every round
 keeps to rebuild its policy.
 
+`inputs.json` beside the rounds records what the run loaded: the version of every versioned
+input (base_policy, reward_model, the prompt tables, ...) and its other parameter blocks. A
+resume on other versions would train the later rounds on another base, and mix two runs in one
+history; it is refused, naming each input and both versions (`check_inputs`).
+
 Tensors are stored as safetensors and everything else as JSON: nothing here is unpickled. A
 round folder is written under a hidden staging name and renamed into place when complete, so a
 process killed mid-write leaves no round that a resume would read (`alignment_stages.staging`).
@@ -43,6 +48,7 @@ from alignment_stages.staging import is_abandoned, staging_name
 logger = logging.getLogger(__name__)
 
 ROUND_PREFIX = "round_"
+INPUTS_FILE = "inputs.json"
 # Read on resume from the last completed round only.
 LAST_ROUND_ONLY = ("critic.safetensors", "optimizer.safetensors", "optimizer.json")
 
@@ -166,6 +172,47 @@ class RoundCheckpoints:
                 f"{', '.join(keys)} differ. Resume with the parameters it was started with, or "
                 "start a new run (another ALIGNMENT_STAGES_RUN_VERSION)."
             )
+
+    def check_inputs(self, versions: dict[str, str], parameters: dict[str, Any]) -> None:
+        """With a completed round, refuse inputs other than those the run started on; without
+        one, record these (a run killed before its first round may start on anything)."""
+        rounds, path = self.completed_rounds(), self.folder / INPUTS_FILE
+        current = json.loads(json.dumps({"versions": versions, "parameters": parameters}))
+        if rounds and not path.is_file():
+            logger.warning(
+                "%s was written before input versions were recorded: its inputs are not "
+                "checked on this resume", self.folder,
+            )  # fmt: skip
+            return
+        if rounds:
+            self._refuse_other_inputs(rounds[-1], json.loads(path.read_text()), current)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.folder / staging_name(INPUTS_FILE)
+        staging.write_text(json.dumps(current, indent=2, sort_keys=True))
+        staging.rename(path)
+
+    def _refuse_other_inputs(self, last_round: int, saved: dict, current: dict) -> None:
+        was, now = saved["versions"], current["versions"]
+        problems = [
+            f"{name} was {was.get(name, 'not loaded')} when round {last_round} was written and "
+            f"is {now.get(name, 'not loaded')} now"
+            for name in sorted(set(was) | set(now))
+            if was.get(name) != now.get(name)
+        ]
+        keys = differing_keys(saved["parameters"], current["parameters"])
+        if keys:
+            problems.append(f"parameters {', '.join(keys)} differ")
+        if not problems:
+            return
+        pins = ",".join(f"{name}:{version}" for name, version in sorted(was.items())
+                        if now.get(name) != version)  # fmt: skip
+        raise ResumeMismatchError(
+            f"{self.folder} holds round {last_round} of a run with other inputs: "
+            f"{'; '.join(problems)}. Resume on the inputs it started with"
+            + (f" (--load-versions {pins})" if pins else "")
+            + ", or start a new run (another ALIGNMENT_STAGES_RUN_VERSION)."
+        )
 
     def save(
         self,

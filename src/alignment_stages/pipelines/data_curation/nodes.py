@@ -19,7 +19,8 @@ def curate_preferences(
     raw_preferences: dict[str, Callable[[], bytes]], params: DataCurationParams
 ) -> dict[str, Any]:
     """Every record becomes a candidate pair or a quarantined record; the report counts both."""
-    result = curate_files(raw_preferences, params)
+    outside = getattr(raw_preferences, "outside", {})  # PreferenceFiles: links out of the folder
+    result = curate_files(raw_preferences, params, outside)
     totals = result.curation_report["totals"]
     logger.info(
         "curation/read=%d curation/accepted=%d curation/quarantined=%s",
