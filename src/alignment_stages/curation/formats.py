@@ -27,21 +27,23 @@ def _field(record: Record, key: str) -> Any:
     return record[key]
 
 
+def _wrong_type(key: str, value: Any, expected: str) -> RecordError:
+    return RecordError(
+        Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected {expected}"
+    )
+
+
 def _text(record: Record, key: str) -> str:
     value = _field(record, key)
     if not isinstance(value, str):
-        raise RecordError(
-            Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected str"
-        )
+        raise _wrong_type(key, value, "str")
     return value
 
 
 def _number(record: Record, key: str) -> float:
     value = _field(record, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordError(
-            Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected a number"
-        )
+        raise _wrong_type(key, value, "a number")
     try:
         number = float(value)
     except OverflowError:  # a JSON integer of hundreds of digits
@@ -66,9 +68,7 @@ def _optional_flag(record: Record, key: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise RecordError(
-            Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected a boolean"
-        )
+        raise _wrong_type(key, value, "a boolean")
     return value
 
 
@@ -87,9 +87,7 @@ def _category(record: Record, key: str = "category") -> str | None:
 def _messages(value: Any, key: str) -> list[dict[str, str]]:
     """Validate a TRL-style conversation: a list of {role, content} with string values."""
     if not isinstance(value, list):
-        raise RecordError(
-            Reason.WRONG_TYPE, f"field '{key}' is {type(value).__name__}, expected str or messages"
-        )
+        raise _wrong_type(key, value, "str or messages")
     messages = []
     for position, message in enumerate(value):
         if not isinstance(message, dict) or "role" not in message or "content" not in message:
@@ -213,14 +211,7 @@ def parse_pku_saferlhf(record: Record) -> ParsedPair:
         _optional_flag(record, "is_response_1_safe"),
     )
     better = _binary_choice(record, "better_response_id")
-    return ParsedPair(
-        prompt_messages=_as_prompt(_text(record, "prompt"), "prompt"),
-        chosen=responses[better],
-        rejected=responses[1 - better],
-        chosen_safe=safe[better],
-        rejected_safe=safe[1 - better],
-        category=_category(record),
-    )
+    return _preferred(record, "prompt", responses, better, _category(record), safe=safe)
 
 
 def parse_shp(record: Record) -> ParsedPair:
@@ -228,13 +219,27 @@ def parse_shp(record: Record) -> ParsedPair:
     refs = (_text(record, "human_ref_A"), _text(record, "human_ref_B"))
     scores = (_optional_number(record, "score_A"), _optional_number(record, "score_B"))
     preferred = 0 if _binary_choice(record, "labels") == 1 else 1
+    category = _category(record) or _category(record, "domain")
+    return _preferred(record, "history", refs, preferred, category, score=scores)
+
+
+def _preferred(
+    record: Record, prompt_key: str, answers: tuple, better: int, category: str | None, **paired
+) -> ParsedPair:
+    """Two answers to `record[prompt_key]`, `answers[better]` the chosen one. Each `paired`
+    tuple follows the answers' order: `score=(a, b)` fills chosen_score and rejected_score."""
+    per_answer = {}
+    for name, values in paired.items():
+        per_answer[f"chosen_{name}"], per_answer[f"rejected_{name}"] = (
+            values[better],
+            values[1 - better],
+        )
     return ParsedPair(
-        prompt_messages=_as_prompt(_text(record, "history"), "history"),
-        chosen=refs[preferred],
-        rejected=refs[1 - preferred],
-        chosen_score=scores[preferred],
-        rejected_score=scores[1 - preferred],
-        category=_category(record) or _category(record, "domain"),
+        prompt_messages=_as_prompt(_text(record, prompt_key), prompt_key),
+        chosen=answers[better],
+        rejected=answers[1 - better],
+        category=category,
+        **per_answer,
     )
 
 
