@@ -35,11 +35,11 @@ def _run(project, pipeline, params=None, run_version=None, **run_args):
             session.run(pipeline_names=[pipeline], **run_args)
 
 
-def _killed_in_round_2(train_round):
-    def train(trainer, batches, params, round_index=1, *rest):
-        if round_index == 2:
+def _killed_in_round_2(run_updates):
+    def train(trainer, batches, params, count, **kwargs):
+        if kwargs["label"] == "ppo round 2":
             raise RuntimeError("killed in round 2")
-        return train_round(trainer, batches, params, round_index, *rest)
+        return run_updates(trainer, batches, params, count, **kwargs)
 
     return train
 
@@ -66,7 +66,7 @@ def killed_project(tmp_path_factory):
         _run(project, pipeline)
     set_tracking(project, enabled=True)  # the default from here on
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rounds, "_train_round", _killed_in_round_2(rounds._train_round))
+        patch.setattr(rounds, "run_updates", _killed_in_round_2(rounds.run_updates))
         with pytest.raises(RuntimeError, match="killed in round 2"):
             _run(project, "ppo_shaping", {"ppo_shaping": TINY_PPO}, RUN_VERSION)
     folder = project / "data" / "06_models" / "ppo_checkpoints" / RUN_VERSION / "ppo_checkpoints"
@@ -82,7 +82,7 @@ def test_a_resume_with_a_changed_learning_rate_is_refused_before_mlflow_logs(kil
     (before,) = _mlflow_runs(killed_project, RUN_VERSION)
     changed = {"ppo_shaping": {**TINY_PPO, "ppo": {**TINY_PPO["ppo"], "learning_rate": 0.003}}}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rounds, "_train_round", _no_training)
+        patch.setattr(rounds, "run_updates", _no_training)
         with pytest.raises(ResumeMismatchError, match=r"ppo\.learning_rate differ"):
             _run(killed_project, "ppo_shaping", changed, RUN_VERSION)
     (after,) = _mlflow_runs(killed_project, RUN_VERSION)  # no second run, no param rewritten
@@ -95,7 +95,7 @@ def test_a_resume_on_a_newer_base_policy_is_refused_naming_both_versions(killed_
     _run(killed_project, "base_model", {"base_model": {"seed": 1}})  # a new base, now "latest"
     first_base, new_base = _versions(killed_project, "base_policy")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rounds, "_train_round", _no_training)
+        patch.setattr(rounds, "run_updates", _no_training)
         with pytest.raises(ResumeMismatchError) as refused:
             _run(killed_project, "ppo_shaping", {"ppo_shaping": TINY_PPO}, RUN_VERSION)
     message = str(refused.value)
