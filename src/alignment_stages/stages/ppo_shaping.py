@@ -43,17 +43,18 @@ class ShapingStageParams(PPOShapingParams):
 def shape_policy_stage(
     params: ShapingStageParams,
     judges: JudgesParams,
+    *,
     base_policy: ModelArtifact,
     reward_model: ModelArtifact,
     reward_model_metrics: dict[str, Any],
-    reward_ensemble: dict[str, ModelArtifact] | None,
+    reward_ensemble: dict[str, ModelArtifact] | None = None,
     ppo_prompts: pd.DataFrame,
     eval_prompts: pd.DataFrame,
     capability_probe: pd.DataFrame,
     checkpoints: RoundCheckpoints | None = None,
 ) -> dict[str, Any]:
-    """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched:
-    parameters, then the models, then the prompts, then where rounds are checkpointed.
+    """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched (by
+    keyword): parameters, then the models, then the prompts, then where rounds are checkpointed.
     PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it. Each
     update's statistics go to the active MLflow run as they come, if there is one."""
     ensemble = RewardEnsemble.from_metrics(
