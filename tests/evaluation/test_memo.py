@@ -96,15 +96,7 @@ def _stamped_history(base, moved, protocol: EvalProtocol) -> pd.DataFrame:
     return protocol.stamp(pd.DataFrame(rows), {"base_policy": base, "round_001": moved})
 
 
-class CountingProtocol(EvalProtocol):
-    """The same protocol, keeping the policies it evaluated."""
-
-    def evaluate(self, policy, previous_labels=None):
-        self.evaluated.append(policy)
-        return super().evaluate(policy, previous_labels)
-
-
-def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, tmp_path):
+def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, monkeypatch, tmp_path):
     base, moved, reward_model = setting
     protocol = _protocol(base, reward_model)
     history = _stamped_history(base, moved, protocol)
@@ -121,16 +113,17 @@ def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, tmp_path)
         policies["dpo"].model.lm_head.weight.mul_(0.5)
     fresh, _ = compare_stages(policies, protocol, 2)
 
-    counting = CountingProtocol(**{f: getattr(protocol, f) for f in protocol.__dataclass_fields__})
-    object.__setattr__(counting, "evaluated", [])
-    reused, _ = compare_stages(policies, counting, 2, counting.reusable(history))
-    assert counting.evaluated == [policies["dpo"]]  # base and ppo came from the history
+    evaluated, evaluate = [], EvalProtocol.evaluate
+    monkeypatch.setattr(EvalProtocol, "evaluate",
+                        lambda self, policy, *a: evaluated.append(policy) or evaluate(self, policy, *a))  # fmt: skip
+    reused, _ = compare_stages(policies, protocol, 2, protocol.reusable(history))
+    assert evaluated == [policies["dpo"]]  # base and ppo came from the history
     pd.testing.assert_frame_equal(reused, fresh)
 
-    counting.evaluated.clear()
+    evaluated.clear()
     other = _protocol(base, reward_model, params={"seed": 9})
-    compare_stages(policies, counting, 2, other.reusable(history))
-    assert len(counting.evaluated) == 3  # another protocol: nothing is reused
+    compare_stages(policies, protocol, 2, other.reusable(history))
+    assert len(evaluated) == 3  # another protocol: nothing is reused
 
 
 def test_a_history_without_the_columns_offers_nothing():

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -95,9 +95,6 @@ class EvalProtocol:
         panel = build_judge_panel(judges, reward_model)
         return cls(base, reward_model, panel, eval_prompts, capability_probe, sampling,
                    judges.model_dump(mode="json"), ensemble)  # fmt: skip
-
-    def with_sampling(self, sampling: RoundEvalParams) -> EvalProtocol:
-        return replace(self, sampling=sampling)
 
     def evaluate(
         self, policy: ModelArtifact, previous_labels: Sequence[str] | None = None

@@ -55,8 +55,10 @@ def response_logprobs(
     logp = torch.gather(logp_all, -1, targets.unsqueeze(-1)).squeeze(-1)
     logp = _banned_targets_zero(logp, targets, banned_token_ids)
     with torch.no_grad():
-        spread = -(logp_all.exp() * logp_all.clamp(min=torch.finfo(logp_all.dtype).min)).sum(-1)
-    return logp, spread
+        token_entropy = -(logp_all.exp() * logp_all.clamp(min=torch.finfo(logp_all.dtype).min)).sum(
+            -1
+        )
+    return logp, token_entropy
 
 
 def _banned_targets_zero(
