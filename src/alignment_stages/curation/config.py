@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from alignment_stages.curation.categories import CategoryParams
+from alignment_stages.curation.published_config import PublishedSetParams
 from alignment_stages.parameters import StrictModel
 
 FormatName = Literal[
@@ -78,4 +79,15 @@ class DataCurationParams(StrictModel):
     min_split_rows: SplitMinimums = Field(default_factory=SplitMinimums)
     categories: CategoryParams = Field(
         default_factory=CategoryParams, description="how each pair's prompt category is derived"
+    )
+    published_sets: dict[str, PublishedSetParams] = Field(
+        default_factory=dict,
+        description="published prompt and answer sets, read beside raw_preferences (smollm2)",
+    )
+    near_duplicate_jaccard: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="word-trigram Jaccard at which a training prompt counts as a copy of an "
+        "evaluation prompt and is held out of training",
     )

@@ -332,7 +332,8 @@ def _build_report(
 def check_bad_fraction(report: Mapping[str, Any], max_bad_fraction: float) -> None:
     """Stop when any file's quarantined share passes the bar, naming the file and top reasons."""
     failures = []
-    for source, counts in report["files"].items():
+    sources = itertools.chain(report["files"].items(), report.get("published_sets", {}).items())
+    for source, counts in sources:
         if counts["read"] and counts["bad_fraction"] > max_bad_fraction:
             top = Counter(counts["quarantined"]).most_common(3)
             reasons = ", ".join(f"{reason} ({n})" for reason, n in top)

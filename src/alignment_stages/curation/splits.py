@@ -15,10 +15,16 @@ import numpy as np
 import pandas as pd
 
 from alignment_stages.curation.config import SPLIT_NAMES, SplitFractions, SplitMinimums
-from alignment_stages.curation.normalise import prompt_id, stable_hash
+from alignment_stages.curation.normalise import identity_text, prompt_id, stable_hash
 
-PROMPT_COLUMNS = ("prompt_id", "prompt_messages", "prompt_text", "category", "source", "n_pairs")
-PROBE_COLUMNS = ("prompt_id", "prompt_messages", "prompt_text", "category", "reference_response")
+PROMPT_COLUMNS = (
+    "prompt_id", "prompt_messages", "prompt_text", "category", "harm_category", "source", "n_pairs"
+)  # fmt: skip
+TRAINING_SPLITS = ("sft_examples", "preference_train", "preference_val", "ppo_prompts")
+EVALUATION_SPLITS = ("eval_prompts", "capability_probe")
+PROBE_COLUMNS = (
+    "prompt_id", "prompt_messages", "prompt_text", "category", "source", "reference_response"
+)  # fmt: skip
 
 
 @dataclass
@@ -39,8 +45,12 @@ def _group_buckets(prompt_texts: pd.Series, seed: int) -> pd.Series:
 
 
 def _prompt_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    grouped = pairs.groupby("prompt_id", sort=True)
-    table = grouped.first()[["prompt_messages", "prompt_text", "category", "source"]]
+    if "harm_category" not in pairs:  # the raw folder's formats carry no set-specific category
+        pairs = pairs.assign(harm_category=None)
+    grouped = pairs.groupby("prompt_id", sort=True, dropna=False)
+    table = grouped.first()[
+        ["prompt_messages", "prompt_text", "category", "harm_category", "source"]
+    ]
     table["n_pairs"] = grouped.size()
     return table.reset_index()[list(PROMPT_COLUMNS)]
 
@@ -108,3 +118,48 @@ def check_split_sizes(
             + ". Add pairs with new prompts under raw_preferences, or lower "
             "data_curation.min_split_rows."
         )
+
+
+def add_published(splits: PreferenceSplits, published: pd.DataFrame) -> PreferenceSplits:
+    """The published sets' rows join the splits their `use` sent them to. Pair splits keep the
+    pair columns (an SFT example with a published answer and no rejected one has rejected null);
+    prompt splits keep one row per distinct prompt."""
+    if published.empty:
+        return splits
+    rows = published.assign(prompt_id=[prompt_id(text) for text in published["prompt_text"]])
+    parts = {name: rows[rows["split"] == name].drop(columns="split") for name in SPLIT_NAMES}
+    merged = {}
+    for name in ("sft_examples", "preference_train", "preference_val"):
+        mine = getattr(splits, name)
+        frame = pd.concat([mine, parts[name][mine.columns.union(["harm_category"], sort=False)]],
+                          ignore_index=True)  # fmt: skip
+        merged[name] = frame
+    both = lambda name, table: pd.concat(  # noqa: E731
+        [getattr(splits, name), table(parts[name])], ignore_index=True
+    ).drop_duplicates(
+        "prompt_id" if name != "capability_probe" else ["prompt_id", "reference_response"]
+    )
+    return PreferenceSplits(
+        **merged,
+        ppo_prompts=both("ppo_prompts", _prompt_table),
+        eval_prompts=both("eval_prompts", _prompt_table),
+        capability_probe=both("capability_probe", _probe_table),
+    )
+
+
+class EvalOverlapError(ValueError):
+    """A prompt is in a training split and in an evaluation split."""
+
+
+def check_eval_disjoint(splits: PreferenceSplits) -> None:
+    """No prompt, after normalisation and NFKC folding, is both trained on and evaluated on.
+    Curation screens near-duplicates before this; this is the last guard on exact copies."""
+    evaluated = {identity_text(t) for name in EVALUATION_SPLITS
+                 for t in getattr(splits, name)["prompt_text"]}  # fmt: skip
+    for name in TRAINING_SPLITS:
+        shared = [t for t in getattr(splits, name)["prompt_text"] if identity_text(t) in evaluated]
+        if shared:
+            raise EvalOverlapError(
+                f"{len(shared)} prompts of {name} are also evaluation prompts, e.g. "
+                f"{shared[0][:120]!r}. Evaluation would measure memorisation."
+            )

@@ -84,6 +84,7 @@ class PreferenceFilesDataset(AbstractDataset[None, PreferenceFiles]):
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        allow_empty: bool = False,
     ):
         protocol, root = get_protocol_and_path(path)
         self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
@@ -92,6 +93,8 @@ class PreferenceFilesDataset(AbstractDataset[None, PreferenceFiles]):
         self._path = path
         self._suffixes = tuple(s.lower() for s in suffixes)
         self.metadata = metadata
+        # True where the published sets are the data (conf/smollm2): the folder may be empty.
+        self._allow_empty = allow_empty
 
     def _relative_files(self) -> tuple[list[str], dict[str, str]]:
         if not self._fs.isdir(self._root):
@@ -107,7 +110,9 @@ class PreferenceFilesDataset(AbstractDataset[None, PreferenceFiles]):
 
     def load(self) -> PreferenceFiles:
         names, outside = self._relative_files()
-        if not any(PurePosixPath(n).suffix.lower() in self._suffixes for n in names):
+        if not self._allow_empty and not any(
+            PurePosixPath(n).suffix.lower() in self._suffixes for n in names
+        ):
             raise DatasetError(
                 f"No preference files found in '{self._path}'. Put your preference data there as "
                 f"{', '.join(self._suffixes)} files (HH-RLHF, UltraFeedback, PKU-SafeRLHF, SHP or "

@@ -42,7 +42,9 @@ def sft_dataset(sft_examples: pd.DataFrame, rejected_share: float, seed: int) ->
         sft_examples["rejected"],
         strict=True,
     ):
-        response = rejected if rng.random() < rejected_share else chosen
+        # A published answer with no rejected one beside it (AlpacaEval's) is always the answer.
+        draw = rng.random()
+        response = rejected if isinstance(rejected, str) and draw < rejected_share else chosen
         rows.append(
             {
                 "prompt": as_messages(prompt),
@@ -61,7 +63,8 @@ def curated_texts(sft_examples: pd.DataFrame):
     ):
         yield from (m["content"] for m in prompt)
         yield chosen
-        yield rejected
+        if isinstance(rejected, str):
+            yield rejected
 
 
 def run_sft(policy: ModelArtifact, dataset: Dataset, params: SFTParams, seed: int) -> ModelArtifact:

@@ -18,6 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["raw_preferences", "params:data_curation"],
                 outputs={
                     "candidate_pairs": "candidate_pairs",
+                    "curated_published": "curated_published",
+                    "labelled_answers": "labelled_answers",
                     "quarantined_records": "quarantined_records",
                     "curation_report": "curation_report",
                 },
@@ -31,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 split_curated_pairs,
-                inputs=["curated_pairs", "params:data_curation"],
+                inputs=["curated_pairs", "curated_published", "params:data_curation"],
                 outputs={name: name for name in SPLIT_NAMES},
                 name="split_curated_pairs",
             ),
