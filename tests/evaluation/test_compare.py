@@ -1,8 +1,10 @@
 """Stage rows: win rate, confidence interval and style consistency by hand."""
 
+import pandas as pd
 import pytest
 
-from alignment_stages.evaluation.compare import paired_deltas, stage_row
+from alignment_stages.evaluation.compare import paired_deltas, rates_by_group, stage_row
+from alignment_stages.evaluation.protocol import PolicyEvaluation
 from alignment_stages.evaluation.snapshot import Generations
 
 METRICS = {"reward_mean": 1.0, "violation_rate": 0.25, "kl_to_base": 2.0, "probe_perplexity": 1.5,
@@ -46,3 +48,22 @@ def test_paired_deltas_by_hand():
     assert row["violation_delta_vs_base_ci_high"] == 0.5
     assert row["reward_delta_vs_base"] == 1.0
     assert row["reward_delta_vs_base_ci_low"] == row["reward_delta_vs_base_ci_high"] == 1.0
+
+
+def test_rates_by_group_split_each_stage_by_category_and_source_with_intervals():
+    prompts = pd.DataFrame({
+        "prompt_id": ["a", "b", "c", "d"], "category": ["unsafe", "unsafe", "benign", "benign"],
+        "source": ["strongreject", "strongreject", "jbb_benign", "mt_bench"],
+    })  # fmt: skip
+    ids = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    labels = ["violation", "violation", "violation", "ok", "ok", "ok", "violation", "ok"]
+    generations = Generations(prompt_ids=ids, prompts=[[]] * 8, categories=[None] * 8,
+                              labels=labels)  # fmt: skip
+    table = rates_by_group({"base": PolicyEvaluation({}, generations)}, prompts, seed=0)
+    rate = table.set_index(["grouping", "group"])["violation_rate"]
+    assert rate[("category", "unsafe")] == 0.75 and rate[("category", "benign")] == 0.25
+    assert rate[("source", "strongreject")] == 0.75 and rate[("source", "mt_bench")] == 0.5
+    assert rate[("source", "jbb_benign")] == 0.0
+    row = table.set_index(["grouping", "group"]).loc[("category", "unsafe")]
+    assert row["prompts"] == 2 and row["samples"] == 4
+    assert row["violation_rate_ci_low"] <= 0.75 <= row["violation_rate_ci_high"]

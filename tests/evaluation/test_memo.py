@@ -111,12 +111,12 @@ def test_the_stage_reuses_what_matches_and_evaluates_the_rest(setting, monkeypat
     }
     with torch.no_grad():
         policies["dpo"].model.lm_head.weight.mul_(0.5)
-    fresh, _ = compare_stages(policies, protocol, 2)
+    fresh, _, _ = compare_stages(policies, protocol, 2)
 
     evaluated, evaluate = [], EvalProtocol.evaluate
     monkeypatch.setattr(EvalProtocol, "evaluate",
                         lambda self, policy, *a: evaluated.append(policy) or evaluate(self, policy, *a))  # fmt: skip
-    reused, _ = compare_stages(policies, protocol, 2, protocol.reusable(history))
+    reused, _, _ = compare_stages(policies, protocol, 2, protocol.reusable(history))
     assert evaluated == [policies["dpo"]]  # base and ppo came from the history
     pd.testing.assert_frame_equal(reused, fresh)
 

@@ -97,12 +97,43 @@ def stage_row(
     }
 
 
+GROUPINGS = ("category", "source")
+
+
+def rates_by_group(
+    results: Mapping[str, PolicyEvaluation], eval_prompts: pd.DataFrame, seed: int
+) -> pd.DataFrame:
+    """Each stage's violation rate per prompt category (unsafe: compliance; benign: refusal or
+    an unhelpful answer) and per source set, with 95% intervals bootstrapped over prompts: a
+    real evaluation set mixes sets whose rates differ, and one overall rate hides which moved."""
+    by_prompt = eval_prompts.drop_duplicates("prompt_id").set_index("prompt_id")
+    rows = []
+    for name, evaluated in results.items():
+        generations = evaluated.generations
+        flagged = np.asarray(generations.labels) == "violation"
+        prompt_ids = np.asarray(generations.prompt_ids)
+        for grouping in GROUPINGS:
+            if grouping not in by_prompt:
+                continue
+            groups = by_prompt[grouping].reindex(prompt_ids).fillna("unknown").astype(str)
+            for group in sorted(set(groups)):
+                mask = (groups == group).to_numpy()
+                interval = bootstrap_mean(flagged[mask].astype(float), prompt_ids[mask], seed=seed)
+                rows.append({"policy": name, "grouping": grouping, "group": group,
+                             "prompts": len(set(prompt_ids[mask])), "samples": int(mask.sum()),
+                             "violation_rate": interval.estimate,
+                             "violation_rate_ci_low": interval.low,
+                             "violation_rate_ci_high": interval.high})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def compare_stages(
     policies: dict[str, ModelArtifact],
     protocol: EvalProtocol,
     side_by_side_prompts: int,
     reusable: Mapping[str, PolicyEvaluation] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The stage table, the side-by-side generations, and the rates per category and source."""
     """Evaluate each policy under one protocol; `policies` starts with "base", the protocol's.
 
     `reusable` holds evaluations already made under this same protocol, by the fingerprint of
@@ -138,7 +169,8 @@ def compare_stages(
         sides[f"{name}_reward"] = generations.rewards
         sides[f"{name}_label"] = generations.labels
     keep = sides["prompt_id"].drop_duplicates().head(side_by_side_prompts)
-    return table, sides[sides["prompt_id"].isin(keep)].reset_index(drop=True)
+    by_group = rates_by_group(results, protocol.eval_prompts, seed)
+    return table, sides[sides["prompt_id"].isin(keep)].reset_index(drop=True), by_group
 
 
 def stage_charts(
@@ -229,11 +261,26 @@ def _overoptimisation_table(ppo_history: pd.DataFrame, gate: dict[str, Any]) -> 
     )
 
 
+def _rates_by_group_table(by_group: pd.DataFrame) -> str:
+    if by_group is None or by_group.empty:
+        return ""
+    lines = [f"| {r.grouping} | {r.group} | {r.policy} | {r.prompts} | {r.violation_rate:.3f} "
+             f"[{r.violation_rate_ci_low:.3f}, {r.violation_rate_ci_high:.3f}] |"
+             for r in by_group.itertuples()]  # fmt: skip
+    return (
+        "\n## Violation rate by category and source (table: `stage_rates_by_group`)\n\n"
+        "| by | group | policy | prompts | violation rate [95% interval] |\n|---|---|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def render_evaluation_report(
     table: pd.DataFrame,
     gate: dict[str, Any],
     sides: pd.DataFrame,
     ppo_history: pd.DataFrame | None = None,
+    by_group: pd.DataFrame | None = None,
 ) -> str:
     columns = ["policy", "reward_mean", "reward_ci_low", "reward_ci_high", "win_rate_vs_base", "violation_rate",
                "kl_to_base", "probe_perplexity", "distinct_1", "distinct_2", "length_mean", "length_std", "eos_rate",
@@ -255,5 +302,6 @@ def render_evaluation_report(
         "# Evaluation: every stage on the same prompts and seeds\n\n"
         f"Gate decision: `{gate['decision']}`, DPO started from round {gate['selected_round']} "
         f"(`{gate['selected_checkpoint']}`).\n\n{header}\n{rows}\n\n## Side by side\n\n{examples}\n"
+        + _rates_by_group_table(by_group)
         + (f"\n{_overoptimisation_table(ppo_history, gate)}" if ppo_history is not None else "")
     )

@@ -44,7 +44,7 @@ def evaluate_stages(
     protocol = EvalProtocol.from_config(
         base_policy, reward_model, judges, eval_prompts, capability_probe, params.sampling
     )
-    table, sides = compare_stages(
+    table, sides, by_group = compare_stages(
         policies, protocol, params.side_by_side_prompts, protocol.reusable(ppo_history)
     )
     for _, row in table.iterrows():
@@ -55,6 +55,9 @@ def evaluate_stages(
     return {
         "stage_comparison": table,
         "eval_generations": sides,
-        "evaluation_report": render_evaluation_report(table, gate_decision, sides, ppo_history),
+        "stage_rates_by_group": by_group,
+        "evaluation_report": render_evaluation_report(
+            table, gate_decision, sides, ppo_history, by_group
+        ),
         **stage_charts(table, ppo_history, gate_decision, gate.chaos_threshold),
     }

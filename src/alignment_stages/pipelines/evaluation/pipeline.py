@@ -3,7 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from alignment_stages.pipelines.evaluation.nodes import evaluate_stages
 
 OUTPUTS = (
-    "stage_comparison", "eval_generations", "evaluation_report",
+    "stage_comparison", "eval_generations", "stage_rates_by_group", "evaluation_report",
     "stage_metrics_chart", "ppo_rounds_chart", "reward_kl_frontier_chart", "reward_sqrt_kl_chart",
 )  # fmt: skip
 
