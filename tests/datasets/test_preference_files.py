@@ -27,6 +27,15 @@ def test_no_preference_files_is_a_clear_error(tmp_path, setup):
         PreferenceFilesDataset(path=str(folder)).load()
 
 
+def test_a_folder_allowed_to_be_empty_loads_as_no_files(tmp_path):
+    """conf/smollm2: the published sets are the data; the folder may hold a team's own files."""
+    folder = tmp_path / "smollm2_preferences"
+    folder.mkdir()
+    (folder / ".gitkeep").write_bytes(b"")
+    assert dict(PreferenceFilesDataset(path=str(folder), allow_empty=True).load()) == {}
+    assert dict(PreferenceFilesDataset(path=str(tmp_path / "absent"), allow_empty=True).load()) == {}
+
+
 def test_saving_is_refused_and_nothing_is_written(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(b"{}\n")
     with pytest.raises(DatasetError, match="read-only"):
