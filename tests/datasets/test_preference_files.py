@@ -33,7 +33,9 @@ def test_a_folder_allowed_to_be_empty_loads_as_no_files(tmp_path):
     folder.mkdir()
     (folder / ".gitkeep").write_bytes(b"")
     assert dict(PreferenceFilesDataset(path=str(folder), allow_empty=True).load()) == {}
-    assert dict(PreferenceFilesDataset(path=str(tmp_path / "absent"), allow_empty=True).load()) == {}
+    assert (
+        dict(PreferenceFilesDataset(path=str(tmp_path / "absent"), allow_empty=True).load()) == {}
+    )
 
 
 def test_saving_is_refused_and_nothing_is_written(tmp_path):

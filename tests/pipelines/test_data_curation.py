@@ -136,3 +136,26 @@ def test_pipelines_are_registered_with_full_alignment_as_default():
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
     assert default_nodes == {n.name for n in pipelines["full_alignment"].nodes}
     assert {n.name for n in pipelines["data_curation"].nodes} <= default_nodes
+
+
+def test_the_smollm2_environment_curates_the_published_sets_and_no_demo_pair(tmp_project):
+    """`kedro run --env smollm2 --pipeline=data_curation`: every set from its installed
+    package, no file from the demo's raw folder, and every record in the report."""
+    _run(tmp_project, env="smollm2")
+    report = yaml.safe_load(
+        _latest(tmp_project, "data/08_reporting/curation_report.json").read_text()
+    )
+    assert report["files"] == {}  # the demo's templated pairs are not read
+    conf = yaml.safe_load((tmp_project / "conf/smollm2/parameters_data_curation.yml").read_text())
+    read = {name.split("/")[0] for name in report["published_sets"]}
+    assert read == set(conf["data_curation"]["published_sets"])
+    totals = report["published_totals"]
+    assert totals["read"] == totals["used"] + totals["quarantined"] + totals["excluded"]
+    evaluated = _read_table(tmp_project, "data/05_model_input/eval_prompts.parquet")
+    assert {"strongreject", "jbb_benign"} <= set(evaluated["source"])
+    for name in TRAINING:
+        trained = _read_table(tmp_project, f"data/05_model_input/{name}.parquet")
+        assert not set(trained["prompt_text"]) & set(evaluated["prompt_text"]), name
+        assert "demo" not in " ".join(trained["source"].astype(str)), name
+    labelled = _read_table(tmp_project, "data/03_primary/labelled_answers.parquet")
+    assert set(labelled["label"]) == {"harm", "objective_achieved", "refusal"}
