@@ -255,3 +255,27 @@ def test_rounds_train_on_a_category_mix():
         shaping_inputs(policy, reward_model, params, table), params,
     )  # fmt: skip
     assert result.ppo_history["healthy"].all() and len(result.ppo_history) == 2
+
+
+class _WordTokenizer:
+    """One token per word, plus two for the template: enough to count prompt lengths."""
+
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize, return_dict):
+        assert add_generation_prompt and tokenize and return_dict
+        return {"input_ids": [0, 0] + [1 for m in messages for _ in m["content"].split()]}
+
+
+def test_prompts_over_the_token_budget_are_left_out_whole_and_counted(caplog):
+    from alignment_stages.ppo.prompt_cycles import within_prompt_budget
+
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": " ".join(["w"] * n)}] for n in (3, 8, 9)],
+        "category": ["unsafe", "benign", "benign"],
+    })  # fmt: skip
+    with caplog.at_level("INFO"):
+        kept = within_prompt_budget(prompts, _WordTokenizer(), max_tokens=10)
+    assert [len(m[0]["content"].split()) for m in kept["prompt_messages"]] == [3, 8]
+    assert "leaves out 1 of 3 ppo_prompts {'benign': 1}" in caplog.text
+    assert within_prompt_budget(prompts, _WordTokenizer(), None) is prompts
+    with pytest.raises(ValueError, match="no ppo_prompt fits ppo.max_prompt_tokens=4"):
+        within_prompt_budget(prompts, _WordTokenizer(), max_tokens=4)

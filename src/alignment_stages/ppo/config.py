@@ -46,6 +46,14 @@ class PPOParams(StrictModel):
         "not drawn (ppo.rounds.CategoryMixCycle)",
     )
     response_length: int = Field(32, gt=0, description="maximum new tokens per response")
+    max_prompt_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="prompts longer than this (chat template included) are left out of the "
+        "rollouts, counted in the log; null keeps all. Activation memory grows with the longest "
+        "prompt of a batch: on SmolLM2, Arena-Hard's 500-token prompts ran a 24 GB machine out "
+        "of memory in the second PPO round",
+    )
     temperature: float = Field(
         1.0, gt=0, description="sampling temperature; log-probs use the same T"
     )

@@ -133,3 +133,27 @@ def cycle_prompts(
     if category_mix is None:
         return PromptCycle(prompts, batch_size, seed, samples_per_prompt)
     return CategoryMixCycle(prompts, batch_size, seed, samples_per_prompt, category_mix)
+
+
+def within_prompt_budget(prompts: pd.DataFrame, tokenizer, max_tokens: int | None) -> pd.DataFrame:
+    """`prompts` less those whose chat-formatted length passes `max_tokens`. They are left out,
+    not cut: a truncated request is another request. The count is logged per category."""
+    if max_tokens is None or prompts.empty:
+        return prompts
+    lengths = [
+        len(tokenizer.apply_chat_template(as_messages(m), add_generation_prompt=True,
+                                          tokenize=True, return_dict=True)["input_ids"])
+        for m in prompts["prompt_messages"]
+    ]  # fmt: skip
+    fits = pd.Series(lengths, index=prompts.index) <= max_tokens
+    if not fits.any():
+        raise ValueError(
+            f"no ppo_prompt fits ppo.max_prompt_tokens={max_tokens} (shortest: {min(lengths)} "
+            "tokens): raise it, or add shorter prompts"
+        )
+    if not fits.all():
+        dropped = prompts[~fits]
+        by_category = dropped["category"].value_counts().to_dict() if "category" in dropped else {}
+        logger.info("ppo/max_prompt_tokens=%d leaves out %d of %d ppo_prompts %s", max_tokens,
+                    len(dropped), len(prompts), by_category)  # fmt: skip
+    return prompts[fits].reset_index(drop=True)

@@ -20,7 +20,7 @@ from alignment_stages.dpo.refine import refine_with_dpo
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.training import seed_everything
-from alignment_stages.ppo.prompt_cycles import cycle_prompts
+from alignment_stages.ppo.prompt_cycles import cycle_prompts, within_prompt_budget
 from alignment_stages.ppo.recorder import RoundRecorder, ShapingInputs
 from alignment_stages.ppo.rounds import build_ppo_trainer
 from alignment_stages.ppo.updates import run_updates
@@ -69,6 +69,7 @@ def run_short_ppo(
     )
     # 1. Seed, build the trainer and evaluate the start (row 0).
     seed_everything(seed)
+    ppo_prompts = within_prompt_budget(ppo_prompts, start.tokenizer, shaping.ppo.max_prompt_tokens)
     inputs = ShapingInputs(start, reward_model, reward_metrics, ppo_prompts, protocol.judges,
                            protocol)  # fmt: skip
     trainer = build_ppo_trainer(inputs, shaping)

@@ -17,6 +17,7 @@ from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.ppo.prompt_cycles import within_prompt_budget
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
@@ -65,6 +66,9 @@ def shape_policy_stage(
     )
     # Round checkpoints and resume are PPO's; TRL's trainers keep their own `output_dir`.
     resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
+    ppo_prompts = within_prompt_budget(
+        ppo_prompts, base_policy.tokenizer, params.ppo.max_prompt_tokens
+    )
     inputs = ShapingInputs(
         base_policy, reward_model, reward_model_metrics, ppo_prompts, protocol.judges, protocol
     )
