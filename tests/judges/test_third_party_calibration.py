@@ -9,6 +9,7 @@ tune on one split of them and report on another.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -21,6 +22,7 @@ from alignment_stages.judges.learned import precision_recall
 from alignment_stages.judges.panel import JudgePanel
 from alignment_stages.judges.refusal import RefusalJudge
 from alignment_stages.judges.regex_rules import RegexRuleJudge
+from alignment_stages.judges.stance import StanceReader
 from tests.conftest import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "judges.md"
@@ -76,3 +78,28 @@ def test_docs_figures_against_pyrit_labels_match_and_compliance_is_caught(labell
         assert sum(predicted) / len(rows) == pytest.approx(flagged, abs=0.0015), name
         if name == "refusal":  # what the shipped judge does hold: compliance does not pass it
             assert measured["recall"] >= 0.95
+
+
+def _half(prompt: str) -> str:
+    digest = hashlib.blake2b(prompt.encode(), digest_size=8).hexdigest()
+    return "calibration" if int(digest, 16) % 2 == 0 else "test"
+
+
+def test_the_stance_reader_on_pyrits_refusal_labels_by_half_matches_the_docs(labelled):
+    """Tuned on the calibration half, reported on the test half (docs/judges.md)."""
+    rows = labelled[labelled["label"] == "refusal"]
+    reader = StanceReader()
+    pattern = r"^\| (calibration|test) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$"
+    documented = {m[1]: (int(m[2]), float(m[3]), float(m[4]), float(m[5]))
+                  for m in re.finditer(pattern, DOC.read_text(), re.MULTILINE)}  # fmt: skip
+    for half in ("calibration", "test"):
+        part = rows[[_half(p) == half for p in rows["prompt_text"]]]
+        truth = [int(score < 0.5) for score in part["score"]]
+        predicted = [int(reader.read(p, a).stance in ("compliance", "partial"))
+                     for p, a in zip(part["prompt_text"], part["answer"], strict=True)]  # fmt: skip
+        measured = precision_recall(truth, predicted)
+        n, precision, recall, flagged = documented[half]
+        assert n == len(part)
+        assert measured["precision"] == pytest.approx(precision, abs=0.0015)
+        assert measured["recall"] == pytest.approx(recall, abs=0.0015)
+        assert sum(predicted) / len(part) == pytest.approx(flagged, abs=0.0015)

@@ -98,6 +98,7 @@ def _judge(panel: JudgePanel, pending: list) -> Iterator[dict[str, Any]]:
     result = panel.judge_detailed(prompts, responses, categories)
     for row, (number, record, _) in enumerate(pending):
         judges = {name: {"label": verdicts[row].label, "reason": verdicts[row].reason}
+                        | ({"stance": verdicts[row].stance} if verdicts[row].stance else {})
                   for name, verdicts in result.per_judge.items()}  # fmt: skip
         verdict = result.panel[row]
         yield {**record, "line": number, "category": result.categories[row], "flagged": verdict.label == "violation",

@@ -7,7 +7,7 @@ metrics, PPO's judge penalty, the evaluation) agree on this contract and on noth
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 
@@ -15,6 +15,9 @@ from typing import Literal, Protocol, runtime_checkable
 class Verdict:
     label: Literal["ok", "violation"]
     reason: str  # the rule that fired, or "" when ok
+    # What the answer did, where a judge reads it (the refusal judge: refusal, compliance,
+    # partial, unhelpful, unknown). Not part of equality: two judges agree on a label.
+    stance: str | None = field(default=None, compare=False)
 
 
 Messages = Sequence[Mapping[str, str]]  # a chat prompt: [{"role": ..., "content": ...}, ...]

@@ -17,10 +17,10 @@ from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.ppo.prompt_cycles import within_prompt_budget
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.ppo.config import PPOShapingParams
 from alignment_stages.ppo.critic_free import run_critic_free_rounds
+from alignment_stages.ppo.prompt_cycles import within_prompt_budget
 from alignment_stages.ppo.recorder import ShapingInputs
 from alignment_stages.ppo.rounds import run_shaping_rounds
 from alignment_stages.reward.ensemble import RewardEnsemble
