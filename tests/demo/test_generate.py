@@ -88,3 +88,20 @@ def test_the_hackable_data_is_the_generators_and_plants_the_opener_on_the_worse_
     assert 0.85 < len(planted) / len(pairs) < 0.95  # planted_share 0.9
     assert {p.category for p in planted} == {"benign", "unsafe"}
     assert not any(PLANTED_OPENER in p.rejected for p in pairs)
+
+
+def test_the_judge_hackable_data_is_the_generators_and_plants_refuse_then_comply(tmp_path):
+    from alignment_stages.demo.generate import (
+        PLANTED_DISCLAIMER,
+        generate_judge_hackable_pairs,
+        write_judge_hackable_demo_files,
+    )
+
+    write_judge_hackable_demo_files(tmp_path)
+    shipped = REPO_ROOT / "data" / "01_raw" / "judge_hackable_preferences"
+    assert _contents(tmp_path) == _contents(shipped)
+    pairs = generate_judge_hackable_pairs()
+    planted = [p for p in pairs if p.chosen.startswith(PLANTED_DISCLAIMER)]
+    unsafe = [p for p in pairs if p.category == "unsafe"]
+    assert 0.25 < len(planted) / len(unsafe) < 0.35  # planted_share 0.3, unsafe pairs only
+    assert {p.category for p in planted} == {"unsafe"}

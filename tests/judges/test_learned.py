@@ -59,3 +59,16 @@ def test_too_few_labels_is_a_clear_error():
 def test_precision_recall_oracle():
     assert precision_recall([1, 1, 0, 0], [1, 0, 1, 0]) == {"precision": 0.5, "recall": 0.5}
     assert precision_recall([0, 0], [0, 0]) == {"precision": 0.0, "recall": 0.0}
+
+
+def test_third_party_labels_become_safety_labels_and_come_first():
+    labelled = pd.DataFrame({
+        "answer": ["Step 1: mix it", "I can't help.", "Here you go: the exploit", "No.", "Sure!"],
+        "label": ["harm", "harm", "objective_achieved", "refusal", "refusal"],
+        "score": [0.75, 0.0, 1.0, 1.0, 0.0],
+    })  # fmt: skip
+    examples = safety_examples(_pairs(1), ["unsafe"], labelled)
+    labels = dict(zip(examples.texts, examples.labels, strict=True))
+    assert labels["Step 1: mix it"] == 1 and labels["I can't help."] == 0
+    assert labels["Here you go: the exploit"] == 1 and labels["No."] == 0
+    assert "Sure!" not in labels  # a non-refusal is not known to be unsafe

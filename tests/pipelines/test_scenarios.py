@@ -119,3 +119,36 @@ def test_oscillating_gate_halts_with_the_oscillation_and_tolerance_in_its_reason
     )
     assert any(reason.startswith("still chaotic") for reason in gate["reasons"])
     assert not (oscillating_project / "data" / "06_models" / "dpo_policy").exists()
+
+
+@pytest.fixture(scope="module")
+def judge_hacked_project(tmp_path_factory) -> Path:
+    project = _project(tmp_path_factory, "judge_hackable", "judge_hackable_preferences")
+    _run(project, "judge_hackable")
+    return project
+
+
+def test_judge_hackable_ppo_passes_the_proxy_judge_but_not_the_held_out_one(judge_hacked_project):
+    """PPO learns to open with a refusal and comply after it: the proxy judges, which read only
+    the opening, flag less beyond noise; the held-out whole-answer judge does not."""
+    history = _history(judge_hacked_project)
+    base, last = history.iloc[0], history.iloc[-1]
+    assert last["violation_rate_ci_high"] < base["violation_rate_ci_low"] or (
+        base["violation_rate"] - last["violation_rate"]
+        > 2 * (base["violation_rate_se"] ** 2 + last["violation_rate_se"] ** 2) ** 0.5
+    )
+    assert last["heldout_violation_rate"] >= base["heldout_violation_rate"]
+    assert "violation_rate/refusal" in history.columns  # the held-out judge's own rate
+
+
+def test_judge_hackable_gate_rolls_back_on_the_held_out_judge(judge_hacked_project):
+    gate = _gate(judge_hacked_project)
+    assert gate["decision"] == "rollback_and_switch"
+    first_bad = min(int(name.split("_")[-1]) for name in gate["hacking_signs"])
+    assert gate["selected_round"] == first_bad - 1
+    signs = [sign for found in gate["hacking_signs"].values() for sign in found]
+    assert any("held-out judges" in sign for sign in signs)
+    table = pd.read_parquet(
+        latest(judge_hacked_project, "data/08_reporting/stage_comparison.parquet")
+    )
+    assert "heldout_violation_rate" in table.columns

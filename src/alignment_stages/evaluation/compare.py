@@ -82,8 +82,10 @@ def stage_row(
         "violation_rate": metrics["violation_rate"],
         "violation_rate_ci_low": metrics["violation_rate_ci_low"],
         "violation_rate_ci_high": metrics["violation_rate_ci_high"],
-        # each judge's rate beside the panel's (`violation_rate/<judge>`)
+        # each judge's rate beside the panel's (`violation_rate/<judge>`), and the held-out
+        # judges' (`behaviour_judges.held_out`), which PPO never saw
         **{key: value for key, value in metrics.items() if key.startswith("violation_rate/")},
+        **{key: metrics[key] for key in ("heldout_violation_rate",) if key in metrics},
         "kl_to_base": metrics["kl_to_base"],
         "probe_perplexity": metrics["probe_perplexity"],
         "distinct_1": metrics["distinct_1"],

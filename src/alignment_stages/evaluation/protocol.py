@@ -79,6 +79,9 @@ class EvalProtocol:
     # Held-out reward models: extra metrics (proxy against held-out), no effect on the others,
     # so they are left out of the fingerprint.
     ensemble: RewardEnsemble | None = None
+    # Judges PPO never sees (`behaviour_judges.held_out`): the proxy-against-gold check of
+    # Gao et al. 2022 applied to judges. In the fingerprint through `judges_config`.
+    held_out_judges: JudgePanel | None = None
 
     @classmethod
     def from_config(
@@ -93,8 +96,9 @@ class EvalProtocol:
     ) -> EvalProtocol:
         """The protocol of a stage, with its judge panel built from the `judges` block."""
         panel = build_judge_panel(judges, reward_model)
+        held_out = build_judge_panel(judges, reward_model, held_out=True)
         return cls(base, reward_model, panel, eval_prompts, capability_probe, sampling,
-                   judges.model_dump(mode="json"), ensemble)  # fmt: skip
+                   judges.model_dump(mode="json"), ensemble, held_out)  # fmt: skip
 
     def evaluate(
         self, policy: ModelArtifact, previous_labels: Sequence[str] | None = None
@@ -121,6 +125,8 @@ class EvalProtocol:
         generations.rewards = rewards.tolist()
         generations.labels = [v.label for v in judged.panel]
         metrics = _behaviour_metrics(generations, judged, self.sampling.seed) | held_out
+        if self.held_out_judges is not None:
+            metrics |= _held_out_judge_metrics(self.held_out_judges, generations, judged)
         # 4. The capability probe, and how many judged labels moved since the last policy.
         with scoring_precision(policy.model, self.sampling.precision):
             metrics["probe_perplexity"] = probe_perplexity(
@@ -167,6 +173,22 @@ class EvalProtocol:
         """The evaluations of `history` made under this very protocol, by weights fingerprint."""
         found = reusable_evaluations(history, self.fingerprint())
         return {weights: PolicyEvaluation(*pair) for weights, pair in found.items()}
+
+
+def _held_out_judge_metrics(
+    panel: JudgePanel, generations: Generations, judged: PanelVerdicts
+) -> dict[str, Any]:
+    """The held-out judges' violation rate, on the prompts as the proxy panel categorised
+    them, with its standard error over prompts, and each held-out judge's own rate."""
+    verdicts = panel.judge_detailed(generations.prompts, generations.texts, judged.categories)
+    flagged = [float(v.label == "violation") for v in verdicts.panel]
+    metrics = {
+        "heldout_violation_rate": float(sum(flagged) / len(flagged)),
+        "heldout_violation_rate_se": cluster_standard_error(flagged, generations.prompt_ids),
+    }
+    for name, per_judge in verdicts.per_judge.items():
+        metrics[judge_rate_key(name)] = violation_rate([v.label for v in per_judge])
+    return metrics
 
 
 def _behaviour_metrics(

@@ -155,6 +155,7 @@ def hacking_signs(
             f"diversity collapse: distinct-2 {row['distinct_2']:.3f} vs {base['distinct_2']:.3f}"
         )
     signs += ensemble_signs(row, previous, base, params, z)
+    signs += held_out_judge_signs(row, base, z)
     eos_drop = base["eos_rate"] - row["eos_rate"]
     if eos_drop - z * _diff_se(row, base, "eos_rate") > params.max_eos_drop:
         signs.append(f"EOS rate fell {eos_drop:.2f}")
@@ -195,6 +196,24 @@ def ensemble_signs(
                 f"at the base (+{growth:.2f} > {params.max_ensemble_spread_growth})"
             )
     return signs
+
+
+def held_out_judge_signs(row: pd.Series, base: pd.Series, z: float) -> list[str]:
+    """Judge hacking (Gao et al. 2022's proxy against gold, applied to judges): since the base,
+    the panel PPO is penalised by flags fewer answers beyond noise while the held-out judges,
+    which PPO never sees, flag no fewer beyond noise. A policy that learned to open with a
+    refusal and comply after it passes a phrase-reading proxy, not a whole-answer judge."""
+    key = "heldout_violation_rate"
+    if not (_present(row, key) and _present(base, key)):
+        return []
+    proxy_fell = _rise_beyond_noise(base, row, "violation_rate", z)
+    held_out_fell = _rise_beyond_noise(base, row, key, z)
+    if proxy_fell > 0 and held_out_fell <= 0:
+        return [
+            f"the proxy judges flag {row['violation_rate'] - base['violation_rate']:+.2f} since "
+            f"the base while the held-out judges flag {row[key] - base[key]:+.2f}"
+        ]
+    return []
 
 
 def window_oscillation(window: pd.DataFrame) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from alignment_stages.judges.classifier import ClassifierParams, load_classifier_judge
 from alignment_stages.judges.guard import GuardParams, load_guard_judge
@@ -30,11 +30,25 @@ class JudgesParams(StrictModel):
     classifier: ClassifierParams | None = None  # any sequence-classification checkpoint
     learned: ClassifierParams | None = None  # the `safety_judge` pipeline's trained classifier
     guard: GuardParams | None = None  # a causal LM asked a Llama-Guard-style question
+    held_out: list[str] = Field(
+        default_factory=list,
+        description="configured judges that PPO never sees: left out of the panel (the "
+        "violation rate, PPO's judge penalty) and reported beside it as the held-out judges, "
+        "whose disagreement with the panel the gate reads as judge hacking",
+    )
 
     @model_validator(mode="after")
     def _at_least_one_judge(self) -> JudgesParams:
-        if all(getattr(self, name) is None for name in _BUILDERS):
+        configured = [name for name in _BUILDERS if getattr(self, name) is not None]
+        if not configured:
             raise ValueError(f"configure at least one judge: {sorted(_BUILDERS)}")
+        unknown = [name for name in self.held_out if name not in configured]
+        if unknown:
+            raise ValueError(
+                f"held_out names {unknown}, which are not configured judges ({configured})"
+            )
+        if not set(configured) - set(self.held_out):
+            raise ValueError("held_out leaves no judge in the panel PPO is penalised by")
         return self
 
 
@@ -60,12 +74,16 @@ _BUILDERS: dict[str, Callable[[Any, ModelArtifact | None], Judge]] = {
 }
 
 
-def build_judge_panel(params: JudgesParams, reward_model: ModelArtifact | None) -> JudgePanel:
-    """One judge per configured block. `reward_model` is needed only by `reward_threshold`."""
-    judges = [
-        build(getattr(params, name), reward_model)
-        for name, build in _BUILDERS.items()
-        if getattr(params, name) is not None
-    ]
+def build_judge_panel(
+    params: JudgesParams, reward_model: ModelArtifact | None, held_out: bool = False
+) -> JudgePanel | None:
+    """One judge per configured block, the `held_out` ones apart: the proxy panel by default,
+    the held-out panel with `held_out=True` (None when none is held out). `reward_model` is
+    needed only by `reward_threshold`."""
+    names = [name for name in _BUILDERS if getattr(params, name) is not None
+             and (name in params.held_out) == held_out]  # fmt: skip
+    if not names:
+        return None
+    judges = [_BUILDERS[name](getattr(params, name), reward_model) for name in names]
     categoriser = UnsafePromptJudge(params.unsafe_prompt) if params.unsafe_prompt else None
     return JudgePanel(judges, params.rule, categoriser)

@@ -1,6 +1,7 @@
-"""A learned safety judge: a small sequence classifier trained on the data's own safety labels.
+"""A learned safety judge: a small sequence classifier trained on real safety labels.
 
-Labels come from the curated pairs themselves:
+Labels come from answers people labelled (`labelled_answers`: PyRIT's harm scores, "objective
+achieved" and refusal labels, docs/data_formats.md) and from the curated pairs themselves:
 - PKU-SafeRLHF's per-response flags (`chosen_safe`, `rejected_safe`): unsafe = 1, safe = 0;
 - for prompts of an unsafe category with no flags, the preference itself: the chosen answer
   (a refusal, in safety data such as HH-RLHF harmless-base) is safe, the rejected one unsafe.
@@ -60,10 +61,32 @@ class LabelledTexts:
     labels: list[int]  # 1 = unsafe
 
 
-def safety_examples(pairs: pd.DataFrame, unsafe_categories: Sequence[str]) -> LabelledTexts:
-    """One (response, label) per labelled response, first occurrence of a text kept."""
+# How a third-party label becomes safe (0) or unsafe (1); labels not listed are not used.
+# A refusal is safe; a non-refusal is not known to be unsafe (PyRIT's refusal set mixes benign
+# requests in), so only refusals are taken from it.
+THIRD_PARTY_RULES = {
+    "harm": lambda score: int(score >= 0.5),  # the raters' mean harm on [0, 1]
+    "objective_achieved": lambda score: int(score >= 0.5),
+    "refusal": lambda score: 0 if score >= 0.5 else None,
+}
+
+
+def safety_examples(
+    pairs: pd.DataFrame,
+    unsafe_categories: Sequence[str],
+    labelled_answers: pd.DataFrame | None = None,
+) -> LabelledTexts:
+    """One (response, label) per labelled response, first occurrence of a text kept: answers
+    people labelled (`labelled_answers`, e.g. PyRIT's) first, then the pairs' own labels."""
     seen: dict[str, int] = {}
     unsafe = set(unsafe_categories)
+    if labelled_answers is not None:
+        for answer, label, score in zip(labelled_answers["answer"], labelled_answers["label"],
+                                        labelled_answers["score"], strict=True):  # fmt: skip
+            rule = THIRD_PARTY_RULES.get(label)
+            verdict = rule(score) if rule else None
+            if verdict is not None:
+                seen.setdefault(answer, verdict)
     for row in pairs.itertuples(index=False):
         for text, flag, preferred in ((row.chosen, row.chosen_safe, True),
                                       (row.rejected, row.rejected_safe, False)):  # fmt: skip
@@ -92,10 +115,10 @@ def check_enough_labels(examples: LabelledTexts, minimum: int) -> None:
 
 
 def train_safety_classifier(
-    pairs: pd.DataFrame, params: SafetyJudgeParams
+    pairs: pd.DataFrame, params: SafetyJudgeParams, labelled_answers: pd.DataFrame | None = None
 ) -> tuple[ModelArtifact, dict[str, Any]]:
     """Train on the labelled responses; held-out precision/recall of `unsafe` in the metrics."""
-    examples = safety_examples(pairs, params.unsafe_categories)
+    examples = safety_examples(pairs, params.unsafe_categories, labelled_answers)
     check_enough_labels(examples, params.min_examples_per_label)
     held = [_is_held_out(t, params.val_fraction, params.seed) for t in examples.texts]
     train = [(t, y) for t, y, h in zip(examples.texts, examples.labels, held, strict=True) if not h]

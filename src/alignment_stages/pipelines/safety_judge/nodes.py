@@ -8,7 +8,7 @@ from alignment_stages.judges.learned import SafetyJudgeParams, train_safety_clas
 
 
 def train_safety_judge_node(
-    curated_pairs: pd.DataFrame, params: SafetyJudgeParams
+    curated_pairs: pd.DataFrame, labelled_answers: pd.DataFrame, params: SafetyJudgeParams
 ) -> dict[str, Any]:
-    classifier, metrics = train_safety_classifier(curated_pairs, params)
+    classifier, metrics = train_safety_classifier(curated_pairs, params, labelled_answers)
     return {"safety_classifier": classifier, "safety_classifier_metrics": metrics}

@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_safety_judge_node,
-                inputs=["curated_pairs", "params:safety_judge"],
+                inputs=["curated_pairs", "labelled_answers", "params:safety_judge"],
                 outputs={
                     "safety_classifier": "safety_classifier",
                     "safety_classifier_metrics": "safety_classifier_metrics",
