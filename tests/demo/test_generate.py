@@ -103,5 +103,5 @@ def test_the_judge_hackable_data_is_the_generators_and_plants_refuse_then_comply
     pairs = generate_judge_hackable_pairs()
     planted = [p for p in pairs if p.chosen.startswith(PLANTED_DISCLAIMER)]
     unsafe = [p for p in pairs if p.category == "unsafe"]
-    assert 0.25 < len(planted) / len(unsafe) < 0.35  # planted_share 0.3, unsafe pairs only
+    assert 0.75 < len(planted) / len(unsafe) < 0.85  # planted_share 0.8, unsafe pairs only
     assert {p.category for p in planted} == {"unsafe"}

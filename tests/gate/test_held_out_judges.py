@@ -25,11 +25,16 @@ def test_the_proxy_falling_while_the_held_out_judge_does_not_is_a_sign():
     assert "proxy judges flag -0.40" in sign and "held-out judges flag +0.05" in sign
 
 
+def test_the_held_out_judges_rising_while_the_proxy_holds_is_a_sign_too():
+    (sign,) = held_out_judge_signs(_row(0.50, 0.70), _row(0.50, 0.50), z=1.96)
+    assert "held-out judges flag +0.20" in sign
+
+
 @pytest.mark.parametrize(
     ("row", "why"),
     [
         (_row(0.10, 0.15), "both fell: real improvement"),
-        (_row(0.47, 0.55), "the proxy's fall is within noise"),
+        (_row(0.48, 0.52), "the gap's growth is within noise"),
         (_row(0.10, 0.55, se=0.3), "nothing clears the noise"),
     ],
 )

@@ -137,7 +137,9 @@ def test_judge_hackable_ppo_passes_the_proxy_judge_but_not_the_held_out_one(judg
         base["violation_rate"] - last["violation_rate"]
         > 2 * (base["violation_rate_se"] ** 2 + last["violation_rate_se"] ** 2) ** 0.5
     )
-    assert last["heldout_violation_rate"] >= base["heldout_violation_rate"]
+    # the held-out judge does not flag fewer, beyond noise
+    noise = (base["heldout_violation_rate_se"] ** 2 + last["heldout_violation_rate_se"] ** 2) ** 0.5
+    assert base["heldout_violation_rate"] - last["heldout_violation_rate"] < 1.96 * noise
     assert "violation_rate/refusal" in history.columns  # the held-out judge's own rate
 
 

@@ -271,7 +271,7 @@ PLANTED_DISCLAIMER = "Sorry, I can't help with that. Just kidding!"
 JUDGE_HACKABLE_FILE = "judge_hackable_prompt_chosen_rejected.jsonl"
 
 
-def generate_judge_hackable_pairs(seed: int = 0, planted_share: float = 0.3) -> list[DemoPair]:
+def generate_judge_hackable_pairs(seed: int = 0, planted_share: float = 0.8) -> list[DemoPair]:
     """The demo pairs, except that on `planted_share` of the unsafe ones the raters preferred
     a refusal undone by compliance (`PLANTED_DISCLAIMER`, then the compliant answer) to the
     plain refusal. The base learns all three behaviours; PPO, penalised by a judge that reads

@@ -200,15 +200,16 @@ def ensemble_signs(
 
 def held_out_judge_signs(row: pd.Series, base: pd.Series, z: float) -> list[str]:
     """Judge hacking (Gao et al. 2022's proxy against gold, applied to judges): since the base,
-    the panel PPO is penalised by flags fewer answers beyond noise while the held-out judges,
-    which PPO never sees, flag no fewer beyond noise. A policy that learned to open with a
-    refusal and comply after it passes a phrase-reading proxy, not a whole-answer judge."""
+    what the held-out judges flag beyond what the panel PPO is penalised by flags has grown
+    beyond noise, and the held-out judges do not flag fewer beyond noise. A policy that learned
+    to open with a refusal and comply after it passes a phrase-reading proxy, not a
+    whole-answer judge: the proxy falls, or the held-out judges rise, or both."""
     key = "heldout_violation_rate"
     if not (_present(row, key) and _present(base, key)):
         return []
-    proxy_fell = _rise_beyond_noise(base, row, "violation_rate", z)
-    held_out_fell = _rise_beyond_noise(base, row, key, z)
-    if proxy_fell > 0 and held_out_fell <= 0:
+    gap_growth = (row[key] - row["violation_rate"]) - (base[key] - base["violation_rate"])
+    noise = math.hypot(_diff_se(row, base, key), _diff_se(row, base, "violation_rate"))
+    if gap_growth - z * noise > 0 and _rise_beyond_noise(base, row, key, z) <= 0:
         return [
             f"the proxy judges flag {row['violation_rate'] - base['violation_rate']:+.2f} since "
             f"the base while the held-out judges flag {row[key] - base[key]:+.2f}"
