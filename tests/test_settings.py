@@ -62,8 +62,10 @@ def test_an_env_file_changes_exactly_the_keys_it_names(models, env):
     base = _effective(models, REPO_ROOT / "conf", "base")
     merged = _effective(models, REPO_ROOT / "conf", env)
     changed = {k for k in merged if merged[k] != base.get(k)}
-    # A block base leaves out (`refusal: null`) and the env turns on brings its own defaults.
-    enabled = {k for k in base if base[k] is None and any(n.startswith(f"{k}.") for n in named)}
+    # A block base leaves out (`refusal: null`, `published_sets: {}`) and the env turns on
+    # brings its own defaults.
+    enabled = {k for k in base
+               if base[k] in (None, {}) and any(n.startswith(f"{k}.") for n in named)}  # fmt: skip
     unnamed = {k for k in changed - set(named) if not any(k.startswith(f"{e}.") for e in enabled)}
     assert not unnamed, sorted(unnamed)
     assert all(merged[k] == v for k, v in named.items() if k in merged)

