@@ -53,10 +53,12 @@ def run_kedro_nodes(node_names: list[str]) -> None:
     with settings.SESSION_CLASS.create(project_path=path, env=env) as session:
         session.run(pipeline_names=[PIPELINE_NAME], node_names=node_names)# Each task runs these Kedro nodes, in one session.
 TASK_NODES = {
+    "label_policy_answers": ["label_policy_answers"],
     "train_safety_judge": ["train_safety_judge"],
 }
 # The tasks each task waits for: the Kedro pipeline's node dependencies, between tasks.
 UPSTREAM_TASKS = {
+    "train_safety_judge": ["label_policy_answers"],
 }
 # Training tasks go to their own queue and pool when conf/base/airflow.yml names them.
 TASK_ROUTING = {

@@ -141,6 +141,8 @@ def test_pipelines_are_registered_with_full_alignment_as_default():
 def test_the_smollm2_environment_curates_the_published_sets_and_no_demo_pair(tmp_project):
     """`kedro run --env smollm2 --pipeline=data_curation`: every set from its installed
     package, no file from the demo's raw folder, and every record in the report."""
+    labels = "data/01_raw/judge_labels"  # the project's own hand labels, beside the packages
+    shutil.copytree(REPO_ROOT / labels, tmp_project / labels)
     _run(tmp_project, env="smollm2")
     report = yaml.safe_load(
         _latest(tmp_project, "data/08_reporting/curation_report.json").read_text()
@@ -158,4 +160,4 @@ def test_the_smollm2_environment_curates_the_published_sets_and_no_demo_pair(tmp
         assert not set(trained["prompt_text"]) & set(evaluated["prompt_text"]), name
         assert "demo" not in " ".join(trained["source"].astype(str)), name
     labelled = _read_table(tmp_project, "data/03_primary/labelled_answers.parquet")
-    assert set(labelled["label"]) == {"harm", "objective_achieved", "refusal"}
+    assert set(labelled["label"]) == {"harm", "objective_achieved", "refusal", "violation"}

@@ -24,7 +24,7 @@ def test_safety_judge_trains_on_the_datas_labels_and_joins_the_panel(tmp_path):
     write_demo_files(project / "data" / "01_raw" / "preferences")
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="test") as session:
-        session.run(pipeline_names=["data_curation", "safety_judge"])
+        session.run(pipeline_names=["data_curation", "base_model", "safety_judge"])
     metrics = json.loads(
         _latest(project, "data/08_reporting/safety_classifier_metrics.json").read_text()
     )

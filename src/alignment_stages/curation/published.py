@@ -192,7 +192,7 @@ def _row(name: str, set_params: PublishedSetParams, record: PublishedRecord, spl
         record.prompt_messages, record.prompt_text, chosen,
         rejected.answer if rejected is not None else None, chosen_score,
         rejected.score if rejected is not None else None, None, None,
-        set_params.category, record.harm_category, split,
+        record.category or set_params.category, record.harm_category, split,
     )  # fmt: skip
 
 
@@ -229,7 +229,7 @@ def curate_published(
         if record.score is not None:
             labelled.append((name, record.record_index, record.prompt_text, record.answer,
                              set_params.label, record.score, record.harm_category,
-                             set_params.category, split))  # fmt: skip
+                             record.category or set_params.category, split))  # fmt: skip
         if split in ("preference_train", "preference_val") or (
             split == "sft_examples" and record.score is not None
         ):

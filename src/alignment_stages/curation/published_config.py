@@ -46,6 +46,11 @@ class PublishedSetParams(StrictModel):
     category: Literal["unsafe", "benign", "unknown"] = Field(
         description="the set's own label of its prompts: harmful requests, or benign ones"
     )
+    category_field: str | None = Field(
+        None,
+        description="field path of a per-record category (unsafe / benign, or their synonyms), "
+        "for sets that mix both; `category` is used where a record has none",
+    )
     answer: str | None = Field(None, description="field path of a published answer")
     scores: list[str] = Field(
         default_factory=list,

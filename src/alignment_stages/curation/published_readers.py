@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from alignment_stages.curation.categories import DEFAULT_SYNONYMS
 from alignment_stages.curation.normalise import normalise_text, render_prompt_text
 from alignment_stages.curation.published_config import PublishedSetParams, ReaderName
 from alignment_stages.curation.readers import (
@@ -105,6 +106,7 @@ class PublishedRecord:
     harm_category: str | None
     answer: str | None
     score: float | None
+    category: str | None = None  # the record's own category, where the set has one per record
 
 
 def field_value(record: dict[str, Any], path: str) -> Any:
@@ -152,11 +154,9 @@ def _score(record: dict[str, Any], paths: list[str]) -> float | None:
                 raise RecordError(
                     Reason.WRONG_TYPE, f"field '{path}' is {value!r}, expected a number"
                 ) from None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool):  # a yes/no label ("violation": true) is 1 or 0
+            value = float(value)
+        if not isinstance(value, int | float) or not math.isfinite(value):
             raise RecordError(Reason.WRONG_TYPE, f"field '{path}' is {value!r}, expected a number")
         values.append(float(value))
     if not values:
@@ -191,7 +191,20 @@ def parse_published(raw: RawRecord, params: PublishedSetParams) -> PublishedReco
         _harm_category(record, params.harm_category),
         answer,
         score,
+        _record_category(record, params.category_field),
     )
+
+
+def _record_category(record: dict[str, Any], path: str | None) -> str | None:
+    """A per-record category through the usual synonyms (unsafe, harmful, benign, safe, …);
+    None where the record has none, so the set's own `category` applies."""
+    if path is None:
+        return None
+    try:
+        value = field_value(record, path)
+    except RecordError:
+        return None
+    return DEFAULT_SYNONYMS.get(normalise_text(str(value)).casefold())
 
 
 class HeldOut(Exception):

