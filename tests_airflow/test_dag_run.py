@@ -34,7 +34,7 @@ def test_every_task_of_a_dag_run_writes_the_run_version(airflow_db, dag_bag, tmp
     assert len(states) == 2  # the curation task, then the split task reading its output
     version = version_from_datetime(dag_run.run_after)
     outputs = [p for p in (project / "data").glob("0*/*") if p.suffix in (".parquet", ".json")]
-    assert len(outputs) == 9  # every saved output of data_curation
+    assert len(outputs) == 11  # every saved output of data_curation
     for output in outputs:
         assert [v.name for v in output.iterdir()] == [version], output.name
 
