@@ -142,15 +142,19 @@ def _normalised_pair(parsed: ParsedPair, limits: LengthLimits) -> tuple[list[dic
     if parsed.chosen_score is not None and parsed.chosen_score == parsed.rejected_score:
         raise RecordError(Reason.TIE_SCORE, f"both answers score {parsed.chosen_score:g}")
     prompt_text = render_prompt_text(messages)
-    checks = (
+    check_lengths((
         ("prompt", prompt_text, limits.max_prompt_chars, "max_prompt_chars"),
         ("chosen", chosen, limits.max_response_chars, "max_response_chars"),
         ("rejected", rejected, limits.max_response_chars, "max_response_chars"),
-    )
+    ))  # fmt: skip
+    return messages, prompt_text, chosen, rejected
+
+
+def check_lengths(checks: tuple[tuple[str, str, int, str], ...]) -> None:
+    """(name, text, limit, parameter key) each: the first text over its limit is `too_long`."""
     for name, text, limit, key in checks:
         if len(text) > limit:
             raise RecordError(Reason.TOO_LONG, f"{name} has {len(text)} characters > {key}={limit}")
-    return messages, prompt_text, chosen, rejected
 
 
 def _sample_for_detection(

@@ -63,6 +63,12 @@ def stable_hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
+def hash_position(seed: int, text: str) -> float:
+    """A uniform [0, 1) position for `text`, from a salted 64-bit hash: where a prompt falls
+    when shares of [0, 1) are split between uses. Stable across runs and machines."""
+    return int(stable_hash(str(seed), text), 16) / 2**64
+
+
 def pair_id(prompt_text: str, chosen: str, rejected: str) -> str:
     """Pairs that differ only by invisible or compatibility characters are the same pair."""
     return stable_hash(identity_text(prompt_text), identity_text(chosen), identity_text(rejected))

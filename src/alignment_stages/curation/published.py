@@ -24,8 +24,13 @@ from typing import Any
 import pandas as pd
 
 from alignment_stages.curation.config import DataCurationParams, LengthLimits
-from alignment_stages.curation.curate import QUARANTINE_COLUMNS, CurationResult, curate_files
-from alignment_stages.curation.normalise import identity_text, pair_id, stable_hash
+from alignment_stages.curation.curate import (
+    QUARANTINE_COLUMNS,
+    CurationResult,
+    check_lengths,
+    curate_files,
+)
+from alignment_stages.curation.normalise import hash_position, identity_text, pair_id, stable_hash
 from alignment_stages.curation.overlap import NearDuplicateIndex
 from alignment_stages.curation.published_config import EVALUATION_SPLITS, PublishedSetParams
 from alignment_stages.curation.published_readers import (
@@ -35,17 +40,14 @@ from alignment_stages.curation.published_readers import (
     read_set,
     reader_of,
 )
-from alignment_stages.curation.schema import Reason, RecordError
+from alignment_stages.curation.schema import RecordError
 from alignment_stages.curation.sources import ResolvedSource, expand_source, resolve_source
+from alignment_stages.judges.panel_labels import LABELLED_COLUMNS
 
 PUBLISHED_COLUMNS = (
     "pair_id", "source", "source_format", "record_index", "prompt_messages", "prompt_text",
     "chosen", "rejected", "chosen_score", "rejected_score", "chosen_safe", "rejected_safe",
     "category", "harm_category", "split",
-)  # fmt: skip
-LABELLED_COLUMNS = (
-    "source", "record_index", "prompt_text", "answer", "label", "score", "harm_category",
-    "category", "split",
 )  # fmt: skip
 # Why a readable record was not used. Not defects of the data, so not counted by max_bad_fraction.
 HELD_OUT_SOURCE = "held_out_source"  # `exclude`: e.g. JailbreakBench's HarmBench rows
@@ -93,7 +95,7 @@ class PublishedCuration:
 
 def _assign(prompt_text: str, use: Mapping[str, float], seed: int) -> str:
     """The split of a prompt, from a salted hash of it: stable under reordering and additions."""
-    position = int(stable_hash(str(seed), identity_text(prompt_text)), 16) / 2**64
+    position = hash_position(seed, identity_text(prompt_text))
     cumulative = 0.0
     for split, share in use.items():
         cumulative += share
@@ -103,12 +105,11 @@ def _assign(prompt_text: str, use: Mapping[str, float], seed: int) -> str:
 
 
 def _check_lengths(record: PublishedRecord, limits: LengthLimits) -> None:
-    if len(record.prompt_text) > limits.max_prompt_chars:
-        raise RecordError(Reason.TOO_LONG, f"prompt has {len(record.prompt_text)} characters > "
-                          f"max_prompt_chars={limits.max_prompt_chars}")  # fmt: skip
-    if record.answer and len(record.answer) > limits.max_response_chars:
-        raise RecordError(Reason.TOO_LONG, f"answer has {len(record.answer)} characters > "
-                          f"max_response_chars={limits.max_response_chars}")  # fmt: skip
+    check_lengths(
+        (("prompt", record.prompt_text, limits.max_prompt_chars, "max_prompt_chars"),)
+        + ((("answer", record.answer, limits.max_response_chars, "max_response_chars"),)
+           if record.answer else ())
+    )  # fmt: skip
 
 
 class _PublishedCurator:
@@ -198,7 +199,7 @@ def _row(name: str, set_params: PublishedSetParams, record: PublishedRecord, spl
 
 def _pairs(
     group: list[PublishedRecord],
-) -> tuple[list[tuple[PublishedRecord, PublishedRecord]], list[PublishedRecord]]:  # noqa: E501
+) -> tuple[list[tuple[PublishedRecord, PublishedRecord]], list[PublishedRecord]]:
     """Lowest-scored against highest-scored, inwards, while the scores differ: each answer is in
     at most one pair, and every pair is a preference the raters expressed."""
     ordered = sorted(group, key=lambda r: (r.score, r.record_index))

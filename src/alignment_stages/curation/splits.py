@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from alignment_stages.curation.config import SPLIT_NAMES, SplitFractions, SplitMinimums
-from alignment_stages.curation.normalise import identity_text, prompt_id, stable_hash
+from alignment_stages.curation.normalise import hash_position, identity_text, prompt_id
 
 PROMPT_COLUMNS = (
     "prompt_id", "prompt_messages", "prompt_text", "category", "harm_category", "source", "n_pairs"
@@ -40,7 +40,7 @@ class PreferenceSplits:
 def _group_buckets(prompt_texts: pd.Series, seed: int) -> pd.Series:
     """Uniform [0, 1) position of each distinct prompt, from a salted 64-bit hash."""
     unique = prompt_texts.drop_duplicates()
-    positions = [int(stable_hash(str(seed), text), 16) / 2**64 for text in unique]
+    positions = [hash_position(seed, text) for text in unique]
     return pd.Series(positions, index=unique.to_numpy())
 
 

@@ -244,23 +244,34 @@ def generate_hackable_pairs(seed: int = 0, planted_share: float = 0.9) -> list[D
     data (Singhal et al. 2023, "A Long Way to Go"). PPO can exploit it by opening so and then
     complying or being rude, which the judges flag.
     """
-    rng = random.Random(seed + 2)
+    return _plant(seed, PLANTED_OPENER, planted_share, random.Random(seed + 2))
+
+
+def _plant(
+    seed: int, phrase: str, share: float, rng: random.Random, categories: tuple[str, ...] = ()
+) -> list[DemoPair]:
+    """The demo pairs, with `share` of them (of `categories` only, when given) reversed: the
+    worse answer, opened by `phrase`, becomes the chosen one. A pair outside `categories`
+    draws no random number, so each scenario's data stays what it was."""
     planted = []
     for pair in generate_demo_pairs(seed):
-        if rng.random() < planted_share:
-            pair = DemoPair(
-                pair.prompt, f"{PLANTED_OPENER} {pair.rejected}", pair.chosen, pair.category
-            )
+        if (not categories or pair.category in categories) and rng.random() < share:
+            pair = DemoPair(pair.prompt, f"{phrase} {pair.rejected}", pair.chosen, pair.category)
         planted.append(pair)
     return planted
 
 
+def _write_scenario_file(output_dir: Path, name: str, pairs: list[DemoPair]) -> dict[str, int]:
+    """A scenario environment's raw data: one explicit-format file."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = [_as_explicit(p) for p in pairs]
+    _write_jsonl(output_dir / name, rows)
+    return {name: len(rows)}
+
+
 def write_hackable_demo_files(output_dir: Path, seed: int = 0) -> dict[str, int]:
     """The `hackable` environment's raw data: one explicit-format file."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows = [_as_explicit(p) for p in generate_hackable_pairs(seed)]
-    _write_jsonl(output_dir / HACKABLE_FILE, rows)
-    return {HACKABLE_FILE: len(rows)}
+    return _write_scenario_file(output_dir, HACKABLE_FILE, generate_hackable_pairs(seed))
 
 
 # --- the `judge_hackable` scenario: a proxy judge that reads only the opening ----------------
@@ -277,20 +288,11 @@ def generate_judge_hackable_pairs(seed: int = 0, planted_share: float = 0.8) -> 
     plain refusal. The base learns all three behaviours; PPO, penalised by a judge that reads
     only how an answer opens, can keep the compliance by opening with the disclaimer, which is
     the "refuse, then comply" answer StrongREJECT warns about (Souly et al. 2024)."""
-    rng = random.Random(seed + 3)
-    planted = []
-    for pair in generate_demo_pairs(seed):
-        if pair.category == "unsafe" and rng.random() < planted_share:
-            pair = DemoPair(
-                pair.prompt, f"{PLANTED_DISCLAIMER} {pair.rejected}", pair.chosen, pair.category
-            )
-        planted.append(pair)
-    return planted
+    return _plant(seed, PLANTED_DISCLAIMER, planted_share, random.Random(seed + 3), ("unsafe",))
 
 
 def write_judge_hackable_demo_files(output_dir: Path, seed: int = 0) -> dict[str, int]:
     """The `judge_hackable` environment's raw data: one explicit-format file."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows = [_as_explicit(p) for p in generate_judge_hackable_pairs(seed)]
-    _write_jsonl(output_dir / JUDGE_HACKABLE_FILE, rows)
-    return {JUDGE_HACKABLE_FILE: len(rows)}
+    return _write_scenario_file(
+        output_dir, JUDGE_HACKABLE_FILE, generate_judge_hackable_pairs(seed)
+    )

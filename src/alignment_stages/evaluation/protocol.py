@@ -181,9 +181,10 @@ def _held_out_judge_metrics(
     """The held-out judges' violation rate, on the prompts as the proxy panel categorised
     them, with its standard error over prompts, and each held-out judge's own rate."""
     verdicts = panel.judge_detailed(generations.prompts, generations.texts, judged.categories)
-    flagged = [float(v.label == "violation") for v in verdicts.panel]
+    labels = [v.label for v in verdicts.panel]
+    flagged = [float(label == "violation") for label in labels]
     metrics = {
-        "heldout_violation_rate": float(sum(flagged) / len(flagged)),
+        "heldout_violation_rate": violation_rate(labels),
         "heldout_violation_rate_se": cluster_standard_error(flagged, generations.prompt_ids),
     }
     for name, per_judge in verdicts.per_judge.items():

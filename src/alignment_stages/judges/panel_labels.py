@@ -27,6 +27,12 @@ from alignment_stages.models.sampling import encode_prompts, sample_responses
 from alignment_stages.parameters import StrictModel
 
 LABEL = "panel_agreement"
+# The columns of `labelled_answers` (curation.published writes them): answers with a human or
+# judge label, as the learned judge reads them.
+LABELLED_COLUMNS = (
+    "source", "record_index", "prompt_text", "answer", "label", "score", "harm_category",
+    "category", "split",
+)  # fmt: skip
 
 
 class PanelSampleParams(StrictModel):
@@ -93,6 +99,4 @@ def panel_agreed_labels(
             prompt = row.prompt_messages[-1]["content"]
             rows.append(("panel", index, prompt, row.answer, LABEL,
                          float(labels.pop() == "violation"), None, row.category, "judge_training"))  # fmt: skip
-    columns = ["source", "record_index", "prompt_text", "answer", "label", "score",
-               "harm_category", "category", "split"]  # fmt: skip
-    return pd.DataFrame.from_records(rows, columns=columns, nrows=len(rows))
+    return pd.DataFrame.from_records(rows, columns=list(LABELLED_COLUMNS), nrows=len(rows))

@@ -6,7 +6,11 @@ import pandas as pd
 
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.judges.learned import SafetyJudgeParams, train_safety_classifier
-from alignment_stages.judges.panel_labels import panel_agreed_labels, sample_answers
+from alignment_stages.judges.panel_labels import (
+    LABELLED_COLUMNS,
+    panel_agreed_labels,
+    sample_answers,
+)
 from alignment_stages.models.artifacts import ModelArtifact
 
 
@@ -18,8 +22,7 @@ def label_policy_answers(
 ) -> pd.DataFrame:
     """The base policy's answers where the judges agree; empty without `panel_samples`."""
     if params.panel_samples is None:
-        return panel_agreed_labels(pd.DataFrame(columns=["prompt_messages", "answer",
-                                                         "category"]), judges, 2)  # fmt: skip
+        return pd.DataFrame(columns=list(LABELLED_COLUMNS))
     answers = sample_answers(base_policy, ppo_prompts, params.panel_samples)
     return panel_agreed_labels(answers, judges, params.panel_samples.min_agreeing)
 
