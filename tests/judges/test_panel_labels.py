@@ -1,6 +1,8 @@
 """The policy's own answers labelled where every judge agrees (judges.panel_labels)."""
 
 import pandas as pd
+import pytest
+from pydantic import ValidationError
 
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.judges.learned import safety_examples
@@ -59,3 +61,13 @@ def test_answers_are_sampled_from_a_seed_for_a_sample_of_prompts():
         sample_answers(policy, prompts, params)["answer"]
     )
     assert first["category"].tolist() == [c for c in first["category"]]  # one per answer
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [({"min_agreeing": 1}, "greater than or equal to 2"), ({"prompts": 0}, "greater than 0"),
+     ({"precision": "fp16"}, "'auto', 'fp32' or 'bf16'"), ({"sample": 3}, "Extra inputs")],
+)  # fmt: skip
+def test_bad_panel_sample_parameters_fail_before_any_sampling(change, complaint):
+    with pytest.raises(ValidationError, match=complaint):
+        PanelSampleParams(**change)
