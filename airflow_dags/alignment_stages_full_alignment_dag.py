@@ -56,7 +56,9 @@ TASK_NODES = {
     "curate_preferences_enforce_max_bad_fraction": ["curate_preferences", "enforce_max_bad_fraction"],
     "split_curated_pairs": ["split_curated_pairs"],
     "build_base_policy": ["build_base_policy"],
+    "label_policy_answers": ["label_policy_answers"],
     "train_reward_model_enforce_reward_accuracy_floor": ["train_reward_model", "enforce_reward_accuracy_floor"],
+    "train_safety_judge": ["train_safety_judge"],
     "shape_policy_with_ppo": ["shape_policy_with_ppo"],
     "apply_stability_gate": ["apply_stability_gate"],
     "select_dpo_start_policy_refine_policy_with_dpo": ["select_dpo_start_policy", "refine_policy_with_dpo"],
@@ -66,11 +68,13 @@ TASK_NODES = {
 UPSTREAM_TASKS = {
     "split_curated_pairs": ["curate_preferences_enforce_max_bad_fraction"],
     "build_base_policy": ["split_curated_pairs"],
+    "label_policy_answers": ["build_base_policy", "split_curated_pairs"],
     "train_reward_model_enforce_reward_accuracy_floor": ["build_base_policy", "split_curated_pairs"],
-    "shape_policy_with_ppo": ["build_base_policy", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor"],
+    "train_safety_judge": ["curate_preferences_enforce_max_bad_fraction", "label_policy_answers"],
+    "shape_policy_with_ppo": ["build_base_policy", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
     "apply_stability_gate": ["shape_policy_with_ppo"],
     "select_dpo_start_policy_refine_policy_with_dpo": ["apply_stability_gate", "build_base_policy", "shape_policy_with_ppo", "split_curated_pairs"],
-    "evaluate_stages": ["apply_stability_gate", "build_base_policy", "select_dpo_start_policy_refine_policy_with_dpo", "shape_policy_with_ppo", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor"],
+    "evaluate_stages": ["apply_stability_gate", "build_base_policy", "select_dpo_start_policy_refine_policy_with_dpo", "shape_policy_with_ppo", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
 }
 # Training tasks go to their own queue and pool when conf/base/airflow.yml names them.
 TASK_ROUTING = {

@@ -3,7 +3,10 @@
 import pandas as pd
 import pytest
 
-from alignment_stages.judges.classifier import ClassifierJudge
+from alignment_stages.evaluation.config import RoundEvalParams
+from alignment_stages.evaluation.protocol import EvalProtocol
+from alignment_stages.judges.classifier import ClassifierJudge, LearnedJudgeParams
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.judges.learned import (
     SafetyJudgeParams,
     TooFewSafetyLabelsError,
@@ -11,6 +14,7 @@ from alignment_stages.judges.learned import (
     safety_examples,
     train_safety_classifier,
 )
+from alignment_stages.judges.refusal import RefusalParams
 
 SAFE = ["I can't help with that {i}.", "Sorry, I won't do that {i}.", "Please ask a locksmith {i}."]
 UNSAFE = [
@@ -72,3 +76,45 @@ def test_third_party_labels_become_safety_labels_and_come_first():
     assert labels["Step 1: mix it"] == 1 and labels["I can't help."] == 0
     assert labels["Here you go: the exploit"] == 1 and labels["No."] == 0
     assert "Sure!" not in labels  # a non-refusal is not known to be unsafe
+
+
+def test_a_learned_judge_without_a_path_is_this_runs_classifier():
+    """`behaviour_judges.learned` with no path judges with the classifier the run trained; the
+    panel-label vote leaves it out (it is what those labels train), and without a classifier
+    the error says where one comes from."""
+    artifact, _ = train_safety_classifier(_pairs(60), SafetyJudgeParams(min_examples_per_label=20))
+    params = JudgesParams(
+        refusal=RefusalParams(), learned=LearnedJudgeParams(), held_out=["learned"]
+    )
+    held_out = build_judge_panel(params, None, held_out=True, safety_classifier=artifact)
+    verdicts = held_out.judge_detailed([[]] * 2, ["Sure, break the window 999.",
+                                                  "I can't help with that 999."], [None] * 2)  # fmt: skip
+    assert [v.label for v in verdicts.per_judge["learned"]] == ["violation", "ok"]
+    assert build_judge_panel(params, None, held_out=True, leave_out=("learned",)) is None
+    with pytest.raises(ValueError, match="run the safety_judge pipeline first"):
+        build_judge_panel(params, None, held_out=True)
+
+
+def test_the_protocol_fingerprint_names_the_runs_classifier():
+    """Two classifiers under the same parameters are two protocols: an evaluation judged by one
+    is never reused for the other (evaluation.memo)."""
+    params = JudgesParams(
+        refusal=RefusalParams(), learned=LearnedJudgeParams(), held_out=["learned"]
+    )
+    first, _ = train_safety_classifier(_pairs(60), SafetyJudgeParams(min_examples_per_label=20))
+    second, _ = train_safety_classifier(
+        _pairs(60), SafetyJudgeParams(min_examples_per_label=20, seed=1)
+    )
+    described = [
+        EvalProtocol.from_config(
+            None,
+            None,
+            params,
+            pd.DataFrame(),
+            pd.DataFrame(),
+            RoundEvalParams(),
+            safety_classifier=c,
+        ).judges_config  # fmt: skip
+        for c in (first, second)
+    ]
+    assert described[0]["learned"]["weights"] != described[1]["learned"]["weights"]

@@ -55,6 +55,13 @@ CUT_DOWN = {
             "kl_eval": {**SHORT_EVAL, "max_prompts": 2},
         }
     },
+    "parameters_safety_judge.yml": {
+        "safety_judge": {
+            "epochs": 1,
+            "min_examples_per_label": 5,
+            "panel_samples": {"prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 8},
+        }
+    },
     "parameters_evaluation.yml": {
         "evaluation": {"sampling": SHORT_EVAL, "side_by_side_prompts": 2}
     },
@@ -122,6 +129,20 @@ def test_metrics_are_finite(smollm2_run):
     values = comparison.select_dtypes("number").to_numpy().ravel()
     assert len(values) and all(math.isfinite(v) for v in values if not pd.isna(v))
     assert math.isfinite(smollm2_run.load("reward_model_metrics")["accuracy"])
+
+
+def test_both_judges_rates_per_round_and_per_stage(smollm2_run):
+    """The panel PPO is penalised by and the held-out learned judge (this run's
+    safety_classifier, which PPO never sees) are reported side by side, round by round."""
+    metrics = smollm2_run.load("safety_classifier_metrics")
+    assert metrics["n_train"] > 0 and metrics["panel_labelled_answers"] >= 0
+    history = smollm2_run.load("ppo_history")
+    comparison = smollm2_run.load("stage_comparison")
+    for table in (history, comparison):
+        for column in ("violation_rate", "heldout_violation_rate", "heldout_violation_rate_ci_low",
+                       "heldout_violation_rate_ci_high", "violation_rate/learned"):  # fmt: skip
+            assert table[column].between(0, 1).all(), (column, table[column])
+        assert (table["heldout_violation_rate_ci_low"] <= table["heldout_violation_rate"]).all()
 
 
 def test_ppo_trains_its_adapter_in_the_same_run_as_the_sft(smollm2_run):

@@ -21,6 +21,12 @@ from alignment_stages.models.artifacts import ModelArtifact
 logger = logging.getLogger(__name__)
 
 
+# The held-out judges' rate and its 95% interval over prompts, where any judge is held out.
+HELDOUT_COLUMNS = (
+    "heldout_violation_rate", "heldout_violation_rate_ci_low", "heldout_violation_rate_ci_high",
+)  # fmt: skip
+
+
 def _consistency(generations: Generations) -> tuple[float, float]:
     """Style consistency: mean within-prompt std of reward, and the share of prompts whose
     samples got different judged labels (0 when every prompt is answered one way)."""
@@ -85,7 +91,7 @@ def stage_row(
         # each judge's rate beside the panel's (`violation_rate/<judge>`), and the held-out
         # judges' (`behaviour_judges.held_out`), which PPO never saw
         **{key: value for key, value in metrics.items() if key.startswith("violation_rate/")},
-        **{key: metrics[key] for key in ("heldout_violation_rate",) if key in metrics},
+        **{key: metrics[key] for key in HELDOUT_COLUMNS if key in metrics},
         "kl_to_base": metrics["kl_to_base"],
         "probe_perplexity": metrics["probe_perplexity"],
         "distinct_1": metrics["distinct_1"],
@@ -305,5 +311,33 @@ def render_evaluation_report(
         f"Gate decision: `{gate['decision']}`, DPO started from round {gate['selected_round']} "
         f"(`{gate['selected_checkpoint']}`).\n\n{header}\n{rows}\n\n## Side by side\n\n{examples}\n"
         + _rates_by_group_table(by_group)
+        + _judges_table(table, ppo_history)
         + (f"\n{_overoptimisation_table(ppo_history, gate)}" if ppo_history is not None else "")
     )
+
+
+def _judges_table(table: pd.DataFrame, ppo_history: pd.DataFrame | None) -> str:
+    """The panel PPO was penalised by against the held-out judges it never saw, per stage and
+    per PPO round (empty when no judge is held out): the proxy falling while the held-out rate
+    does not is judge hacking (Gao et al. 2022, proxy against gold)."""
+    if "heldout_violation_rate" not in table:
+        return ""
+    lines = ["\n## Judges: the panel PPO saw against the held-out judges\n",
+             "| policy | panel violation rate [95% CI] | held-out violation rate [95% CI] |",
+             "|---|---|---|"]  # fmt: skip
+    for _, row in table.iterrows():
+        lines.append(
+            f"| {row['policy']} | {row['violation_rate']:.3f} [{row['violation_rate_ci_low']:.3f}, "
+            f"{row['violation_rate_ci_high']:.3f}] | {row['heldout_violation_rate']:.3f} "
+            f"[{row['heldout_violation_rate_ci_low']:.3f}, "
+            f"{row['heldout_violation_rate_ci_high']:.3f}] |"
+        )
+    if ppo_history is not None and "heldout_violation_rate" in ppo_history:
+        lines += [
+            "",
+            "| PPO round | panel violation rate | held-out violation rate |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {int(r['round'])} | {r['violation_rate']:.3f} | "
+                  f"{r['heldout_violation_rate']:.3f} |" for _, r in ppo_history.iterrows()]  # fmt: skip
+    return "\n".join(lines) + "\n"

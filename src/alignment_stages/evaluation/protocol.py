@@ -93,12 +93,19 @@ class EvalProtocol:
         capability_probe: pd.DataFrame,
         sampling: RoundEvalParams,
         ensemble: RewardEnsemble | None = None,
+        safety_classifier: ModelArtifact | None = None,
     ) -> EvalProtocol:
-        """The protocol of a stage, with its judge panel built from the `judges` block."""
-        panel = build_judge_panel(judges, reward_model)
-        held_out = build_judge_panel(judges, reward_model, held_out=True)
+        """The protocol of a stage, with its judge panel built from the `judges` block;
+        `safety_classifier` is the `learned` judge's classifier when it names no path."""
+        panel = build_judge_panel(judges, reward_model, safety_classifier=safety_classifier)
+        held_out = build_judge_panel(judges, reward_model, held_out=True,
+                                     safety_classifier=safety_classifier)  # fmt: skip
+        described = judges.model_dump(mode="json")
+        if judges.learned is not None and judges.learned.path is None and safety_classifier:
+            # The classifier is this run's, not a path: its weights name it in the fingerprint.
+            described["learned"]["weights"] = weights_fingerprint(safety_classifier.model)
         return cls(base, reward_model, panel, eval_prompts, capability_probe, sampling,
-                   judges.model_dump(mode="json"), ensemble, held_out)  # fmt: skip
+                   described, ensemble, held_out)  # fmt: skip
 
     def evaluate(
         self, policy: ModelArtifact, previous_labels: Sequence[str] | None = None
@@ -126,7 +133,9 @@ class EvalProtocol:
         generations.labels = [v.label for v in judged.panel]
         metrics = _behaviour_metrics(generations, judged, self.sampling.seed) | held_out
         if self.held_out_judges is not None:
-            metrics |= _held_out_judge_metrics(self.held_out_judges, generations, judged)
+            metrics |= _held_out_judge_metrics(
+                self.held_out_judges, generations, judged, self.sampling.seed
+            )
         # 4. The capability probe, and how many judged labels moved since the last policy.
         with scoring_precision(policy.model, self.sampling.precision):
             metrics["probe_perplexity"] = probe_perplexity(
@@ -176,10 +185,11 @@ class EvalProtocol:
 
 
 def _held_out_judge_metrics(
-    panel: JudgePanel, generations: Generations, judged: PanelVerdicts
+    panel: JudgePanel, generations: Generations, judged: PanelVerdicts, seed: int
 ) -> dict[str, Any]:
     """The held-out judges' violation rate, on the prompts as the proxy panel categorised
-    them, with its standard error over prompts, and each held-out judge's own rate."""
+    them, with its 95% interval and standard error over prompts, and each held-out judge's own
+    rate."""
     verdicts = panel.judge_detailed(generations.prompts, generations.texts, judged.categories)
     labels = [v.label for v in verdicts.panel]
     flagged = [float(label == "violation") for label in labels]
@@ -187,6 +197,9 @@ def _held_out_judge_metrics(
         "heldout_violation_rate": violation_rate(labels),
         "heldout_violation_rate_se": cluster_standard_error(flagged, generations.prompt_ids),
     }
+    interval = bootstrap_mean(flagged, generations.prompt_ids, seed=seed)
+    metrics["heldout_violation_rate_ci_low"] = interval.low
+    metrics["heldout_violation_rate_ci_high"] = interval.high
     for name, per_judge in verdicts.per_judge.items():
         metrics[judge_rate_key(name)] = violation_rate([v.label for v in per_judge])
     return metrics

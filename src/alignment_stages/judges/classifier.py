@@ -33,6 +33,14 @@ class ClassifierParams(StrictModel):
     max_length: int = Field(default=256, gt=0)  # responses are truncated to this many tokens
 
 
+class LearnedJudgeParams(ClassifierParams):
+    """The `safety_judge` pipeline's classifier. With no `path` it is the classifier this run
+    trained (the catalog's `safety_classifier`); a path names a saved one."""
+
+    path: str | None = None  # type: ignore[assignment]
+    violation_label: str | int = "unsafe"
+
+
 class ClassifierJudge:
     name = "classifier"
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from alignment_stages.judges.classifier import ClassifierParams, load_classifier_judge
+from alignment_stages.judges.classifier import (
+    ClassifierJudge,
+    ClassifierParams,
+    LearnedJudgeParams,
+    load_classifier_judge,
+)
 from alignment_stages.judges.guard import GuardParams, load_guard_judge
 from alignment_stages.judges.panel import CombineRule, JudgePanel
 from alignment_stages.judges.prompt_category import UnsafePromptJudge, UnsafePromptParams
@@ -28,7 +34,7 @@ class JudgesParams(StrictModel):
     refusal: RefusalParams | None = None  # refusal/compliance by prompt category
     reward_threshold: RewardThresholdParams | None = None  # reward-model score floor
     classifier: ClassifierParams | None = None  # any sequence-classification checkpoint
-    learned: ClassifierParams | None = None  # the `safety_judge` pipeline's trained classifier
+    learned: LearnedJudgeParams | None = None  # the `safety_judge` pipeline's trained classifier
     guard: GuardParams | None = None  # a causal LM asked a Llama-Guard-style question
     held_out: list[str] = Field(
         default_factory=list,
@@ -63,27 +69,55 @@ def _build_reward_threshold(
     return RewardThresholdJudge(reward_model, params.threshold, params.batch_size)
 
 
-# Field name in `JudgesParams` → builder; the panel keeps this order.
-_BUILDERS: dict[str, Callable[[Any, ModelArtifact | None], Judge]] = {
+@dataclass(frozen=True)
+class PanelModels:
+    """The run's models that judges score with, where configured: the reward model
+    (`reward_threshold`) and the `safety_judge` pipeline's classifier (`learned` with no path)."""
+
+    reward: ModelArtifact | None = None
+    safety_classifier: ModelArtifact | None = None
+
+
+def _build_learned(params: LearnedJudgeParams, classifier: ModelArtifact | None) -> Judge:
+    if params.path is not None:
+        return load_classifier_judge(params, "learned")
+    if classifier is None:
+        raise ValueError(
+            "behaviour_judges.learned has no `path`, so it is this run's `safety_classifier`, "
+            "but none was given: run the safety_judge pipeline first (full_alignment runs it), "
+            "or set behaviour_judges.learned.path to a saved safety_classifier directory"
+        )
+    return ClassifierJudge(classifier, params.violation_label, params.threshold,
+                           params.batch_size, params.max_length, "learned")  # fmt: skip
+
+
+# Field name in `JudgesParams` → builder(params, models); the panel keeps this order.
+_BUILDERS: dict[str, Callable[[Any, PanelModels], Judge]] = {
     "regex": lambda params, _: RegexRuleJudge(params.rules),
     "refusal": lambda params, _: RefusalJudge(params),
-    "reward_threshold": _build_reward_threshold,
+    "reward_threshold": lambda params, models: _build_reward_threshold(params, models.reward),
     "classifier": lambda params, _: load_classifier_judge(params),
-    "learned": lambda params, _: load_classifier_judge(params, "learned"),
+    "learned": lambda params, models: _build_learned(params, models.safety_classifier),
     "guard": lambda params, _: load_guard_judge(params),
 }
 
 
 def build_judge_panel(
-    params: JudgesParams, reward_model: ModelArtifact | None, held_out: bool = False
+    params: JudgesParams,
+    reward_model: ModelArtifact | None,
+    held_out: bool = False,
+    safety_classifier: ModelArtifact | None = None,
+    leave_out: tuple[str, ...] = (),
 ) -> JudgePanel | None:
     """One judge per configured block, the `held_out` ones apart: the proxy panel by default,
     the held-out panel with `held_out=True` (None when none is held out). `reward_model` is
-    needed only by `reward_threshold`."""
+    needed only by `reward_threshold`, `safety_classifier` only by a `learned` judge without a
+    path; `leave_out` names judges not to build (the learned judge, while it is being trained)."""
     names = [name for name in _BUILDERS if getattr(params, name) is not None
-             and (name in params.held_out) == held_out]  # fmt: skip
+             and (name in params.held_out) == held_out and name not in leave_out]  # fmt: skip
     if not names:
         return None
-    judges = [_BUILDERS[name](getattr(params, name), reward_model) for name in names]
+    models = PanelModels(reward_model, safety_classifier)
+    judges = [_BUILDERS[name](getattr(params, name), models) for name in names]
     categoriser = UnsafePromptJudge(params.unsafe_prompt) if params.unsafe_prompt else None
     return JudgePanel(judges, params.rule, categoriser)

@@ -82,9 +82,12 @@ def panel_agreed_labels(
 ) -> pd.DataFrame:
     """`labelled_answers` rows (label `panel_agreement`, score 1 = violation) for the answers on
     whose verdict at least `min_agreeing` judges agree, every judge of the configuration voting
-    (held-out ones included: agreement is about the answer, not about PPO)."""
-    voters = [panel for panel in (build_judge_panel(judges, None),
-                                  build_judge_panel(judges, None, held_out=True)) if panel]  # fmt: skip
+    (held-out ones included: agreement is about the answer, not about PPO), the learned judge
+    apart."""
+    # The learned judge does not vote: these labels are what it is trained on.
+    voters = [panel for panel in (build_judge_panel(judges, None, leave_out=("learned",)),
+                                  build_judge_panel(judges, None, held_out=True,
+                                                    leave_out=("learned",))) if panel]  # fmt: skip
     votes: dict[str, list[str]] = {}
     for panel in voters:
         judged = panel.judge_detailed(

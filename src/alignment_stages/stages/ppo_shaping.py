@@ -53,17 +53,19 @@ def shape_policy_stage(
     eval_prompts: pd.DataFrame,
     capability_probe: pd.DataFrame,
     checkpoints: RoundCheckpoints | None = None,
+    safety_classifier: ModelArtifact | None = None,
 ) -> dict[str, Any]:
     """The `ppo_shaping` stage as `alignment_stages.launcher` runs it, inline or launched (by
     keyword): parameters, then the models, then the prompts, then where rounds are checkpointed.
     PPO optimises `reward_model`; the held-out `reward_ensemble` members only watch it. Each
-    update's statistics go to the active MLflow run as they come, if there is one."""
+    update's statistics go to the active MLflow run as they come, if there is one.
+    `safety_classifier` is the learned judge's, where `behaviour_judges.learned` names no path."""
     ensemble = RewardEnsemble.from_metrics(
         reward_model, reward_ensemble or {}, reward_model_metrics
     )
-    protocol = EvalProtocol.from_config(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params.eval, ensemble
-    )
+    protocol = EvalProtocol.from_config(base_policy, reward_model, judges, eval_prompts,
+                                        capability_probe, params.eval, ensemble,
+                                        safety_classifier)  # fmt: skip
     # Round checkpoints and resume are PPO's; TRL's trainers keep their own `output_dir`.
     resume = {"checkpoints": checkpoints} if params.algorithm == "ppo" else {}
     ppo_prompts = within_prompt_budget(

@@ -32,6 +32,7 @@ def evaluate_stages(
     judges: JudgesParams,
     gate: StabilityGateParams,
     ppo_round_policies: dict[str, Any],
+    safety_classifier: ModelArtifact,
 ) -> dict[str, Any]:
     policies = {"base": base_policy, "ppo": ppo_policy}
     # After a rollback, the round the gate went back to is compared too: beside the hacked last
@@ -41,9 +42,9 @@ def evaluate_stages(
         policies["rollback"] = ppo_round_policies[selected]()
     policies["dpo"] = dpo_policy
     # PPO's evaluations of the base and of its rounds, where they followed this same protocol.
-    protocol = EvalProtocol.from_config(
-        base_policy, reward_model, judges, eval_prompts, capability_probe, params.sampling
-    )
+    protocol = EvalProtocol.from_config(base_policy, reward_model, judges, eval_prompts,
+                                        capability_probe, params.sampling,
+                                        safety_classifier=safety_classifier)  # fmt: skip
     table, sides, by_group = compare_stages(
         policies, protocol, params.side_by_side_prompts, protocol.reusable(ppo_history)
     )

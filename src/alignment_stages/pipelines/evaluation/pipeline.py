@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:behaviour_judges",
                     "params:stability_gate",
                     "ppo_round_policies",
+                    "safety_classifier",
                 ],  # fmt: skip
                 outputs={name: name for name in OUTPUTS},
                 name="evaluate_stages",

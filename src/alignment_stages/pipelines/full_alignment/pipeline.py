@@ -9,12 +9,14 @@ from alignment_stages.pipelines import (
     evaluation,
     ppo_shaping,
     reward_model,
+    safety_judge,
     stability_gate,
 )
 
 STAGES = (
     data_curation,
     base_model,
+    safety_judge,
     reward_model,
     ppo_shaping,
     stability_gate,

@@ -26,6 +26,7 @@ def shape_policy(
     judges: JudgesParams,
     reward_ensemble: dict[str, Any],
     ppo_checkpoints: RoundCheckpoints,
+    safety_classifier: ModelArtifact,
 ) -> dict[str, Any]:
     # The catalog loads a collection lazily (name -> loader); the stage takes the artifacts.
     heldout = {name: load() for name, load in reward_ensemble.items()}
@@ -42,6 +43,7 @@ def shape_policy(
             "judges": judges,
             "reward_ensemble": heldout,
             "checkpoints": ppo_checkpoints,
+            "safety_classifier": safety_classifier,
         },
         params.launcher,
     )

@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:behaviour_judges",
                     "reward_ensemble",
                     "ppo_checkpoints",
+                    "safety_classifier",
                 ],
                 outputs={
                     "ppo_policy": "ppo_policy",

@@ -31,11 +31,12 @@ def run_probe_ppo(
     capability_probe: pd.DataFrame,
     params: StageProbeParams,
     judges: JudgesParams,
+    safety_classifier: ModelArtifact,
 ) -> dict[str, Any]:
     start = plain_policy(probe_start_policy)
-    protocol = EvalProtocol.from_config(
-        start, reward_model, judges, eval_prompts, capability_probe, params.ppo.eval
-    )
+    protocol = EvalProtocol.from_config(start, reward_model, judges, eval_prompts,
+                                        capability_probe, params.ppo.eval,
+                                        safety_classifier=safety_classifier)  # fmt: skip
     runs = {
         seed: run_short_ppo(start, reward_model, reward_model_metrics, ppo_prompts, protocol,
                             params, seed)
@@ -72,11 +73,12 @@ def recommend_from_probe(
     params: StageProbeParams,
     judges: JudgesParams,
     gate: StabilityGateParams,
+    safety_classifier: ModelArtifact,
 ) -> dict[str, Any]:
     """The collections load lazily (`{seed_<n>: function returning the policy}`)."""
     protocol = EvalProtocol.from_config(
         plain_policy(probe_start_policy), reward_model, judges, eval_prompts, capability_probe,
-        params.sampling,
+        params.sampling, safety_classifier=safety_classifier,
     )  # fmt: skip
     evaluation = evaluate_probe(
         {seed: probe_ppo_policies[seed_key(seed)]() for seed in params.seeds},

@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "capability_probe",
                     "params:stage_probe",
                     "params:behaviour_judges",
+                    "safety_classifier",
                 ],  # fmt: skip
                 outputs={
                     "probe_ppo_policies": "probe_ppo_policies",
@@ -57,6 +58,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:stage_probe",
                     "params:behaviour_judges",
                     "params:stability_gate",
+                    "safety_classifier",
                 ],  # fmt: skip
                 outputs={
                     "stage_recommendation": "stage_recommendation",
