@@ -53,7 +53,7 @@ def run_kedro_nodes(node_names: list[str]) -> None:
     with settings.SESSION_CLASS.create(project_path=path, env=env) as session:
         session.run(pipeline_names=[PIPELINE_NAME], node_names=node_names)# Each task runs these Kedro nodes, in one session.
 TASK_NODES = {
-    "select_dpo_start_policy_refine_policy_with_dpo": ["select_dpo_start_policy", "refine_policy_with_dpo"],
+    "select_dpo_start_policy_sample_selected_round_pairs_refine_policy_with_dpo": ["select_dpo_start_policy", "sample_selected_round_pairs", "refine_policy_with_dpo"],
 }
 # The tasks each task waits for: the Kedro pipeline's node dependencies, between tasks.
 UPSTREAM_TASKS = {

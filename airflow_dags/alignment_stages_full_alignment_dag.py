@@ -57,11 +57,12 @@ TASK_NODES = {
     "split_curated_pairs": ["split_curated_pairs"],
     "build_base_policy": ["build_base_policy"],
     "label_policy_answers": ["label_policy_answers"],
-    "train_reward_model_enforce_reward_accuracy_floor": ["train_reward_model", "enforce_reward_accuracy_floor"],
     "train_safety_judge": ["train_safety_judge"],
+    "sample_base_pairs": ["sample_base_pairs"],
+    "train_reward_model_enforce_reward_accuracy_floor": ["train_reward_model", "enforce_reward_accuracy_floor"],
     "shape_policy_with_ppo": ["shape_policy_with_ppo"],
     "apply_stability_gate": ["apply_stability_gate"],
-    "select_dpo_start_policy_refine_policy_with_dpo": ["select_dpo_start_policy", "refine_policy_with_dpo"],
+    "select_dpo_start_policy_sample_selected_round_pairs_refine_policy_with_dpo": ["select_dpo_start_policy", "sample_selected_round_pairs", "refine_policy_with_dpo"],
     "evaluate_stages": ["evaluate_stages"],
 }
 # The tasks each task waits for: the Kedro pipeline's node dependencies, between tasks.
@@ -69,12 +70,13 @@ UPSTREAM_TASKS = {
     "split_curated_pairs": ["curate_preferences_enforce_max_bad_fraction"],
     "build_base_policy": ["split_curated_pairs"],
     "label_policy_answers": ["build_base_policy", "split_curated_pairs"],
-    "train_reward_model_enforce_reward_accuracy_floor": ["build_base_policy", "split_curated_pairs"],
     "train_safety_judge": ["curate_preferences_enforce_max_bad_fraction", "label_policy_answers"],
+    "sample_base_pairs": ["build_base_policy", "split_curated_pairs", "train_safety_judge"],
+    "train_reward_model_enforce_reward_accuracy_floor": ["build_base_policy", "sample_base_pairs", "split_curated_pairs"],
     "shape_policy_with_ppo": ["build_base_policy", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
     "apply_stability_gate": ["shape_policy_with_ppo"],
-    "select_dpo_start_policy_refine_policy_with_dpo": ["apply_stability_gate", "build_base_policy", "shape_policy_with_ppo", "split_curated_pairs"],
-    "evaluate_stages": ["apply_stability_gate", "build_base_policy", "select_dpo_start_policy_refine_policy_with_dpo", "shape_policy_with_ppo", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
+    "select_dpo_start_policy_sample_selected_round_pairs_refine_policy_with_dpo": ["apply_stability_gate", "build_base_policy", "shape_policy_with_ppo", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
+    "evaluate_stages": ["apply_stability_gate", "build_base_policy", "select_dpo_start_policy_sample_selected_round_pairs_refine_policy_with_dpo", "shape_policy_with_ppo", "split_curated_pairs", "train_reward_model_enforce_reward_accuracy_floor", "train_safety_judge"],
 }
 # Training tasks go to their own queue and pool when conf/base/airflow.yml names them.
 TASK_ROUTING = {

@@ -53,10 +53,12 @@ def run_kedro_nodes(node_names: list[str]) -> None:
     with settings.SESSION_CLASS.create(project_path=path, env=env) as session:
         session.run(pipeline_names=[PIPELINE_NAME], node_names=node_names)# Each task runs these Kedro nodes, in one session.
 TASK_NODES = {
+    "sample_base_pairs": ["sample_base_pairs"],
     "train_reward_model_enforce_reward_accuracy_floor": ["train_reward_model", "enforce_reward_accuracy_floor"],
 }
 # The tasks each task waits for: the Kedro pipeline's node dependencies, between tasks.
 UPSTREAM_TASKS = {
+    "train_reward_model_enforce_reward_accuracy_floor": ["sample_base_pairs"],
 }
 # Training tasks go to their own queue and pool when conf/base/airflow.yml names them.
 TASK_ROUTING = {

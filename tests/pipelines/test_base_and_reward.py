@@ -34,7 +34,7 @@ def trained_project(tmp_path_factory) -> Path:
 
     project = make_project(tmp_path_factory.mktemp("trained"))
     write_demo_files(project / "data" / "01_raw" / "preferences")
-    _run(project, ["data_curation", "base_model", "reward_model"])
+    _run(project, ["data_curation", "base_model", "safety_judge", "reward_model"])
     return project
 
 
@@ -57,7 +57,7 @@ def test_same_seed_same_reward_metrics(trained_project, tmp_path):
 
     again = make_project(tmp_path)
     write_demo_files(again / "data" / "01_raw" / "preferences")
-    _run(again, ["data_curation", "base_model", "reward_model"])
+    _run(again, ["data_curation", "base_model", "safety_judge", "reward_model"])
     first = json.loads(
         _latest(trained_project, "data/08_reporting/reward_model_metrics.json").read_text()
     )
@@ -89,6 +89,7 @@ def test_reward_model_below_the_floor_stops_before_ppo_and_is_not_saved(trained_
         {
             "preference_train": MemoryDataset(train),
             "preference_val": MemoryDataset(swapped),
+            "onpolicy_base_pairs": MemoryDataset(train.head(0)),
             "base_policy": HFModelDataset(
                 filepath=str(trained_project / "data/06_models/base_policy"), version=latest
             ),
@@ -99,7 +100,11 @@ def test_reward_model_below_the_floor_stops_before_ppo_and_is_not_saved(trained_
         }
     )
     with pytest.raises(RewardModelQualityError, match="below reward_model.accuracy_floor"):
-        SequentialRunner().run(reward_model.create_pipeline(), catalog)
+        # The reward-model nodes alone: the base's on-policy pairs are given (none).
+        pipeline = reward_model.create_pipeline().only_nodes(
+            "train_reward_model", "enforce_reward_accuracy_floor"
+        )
+        SequentialRunner().run(pipeline, catalog)
     assert catalog["reward_model_metrics"].load()["accuracy"] < 0.5
     assert not (trained_project / "data/06_models/floor_test").exists()
 

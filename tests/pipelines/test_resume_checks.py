@@ -62,7 +62,7 @@ def killed_project(tmp_path_factory):
     round. The stages before PPO are set-up and run untracked (tracking triples their time)."""
     project = make_project(tmp_path_factory.mktemp("resume"), tracking=False)
     write_demo_files(project / "data" / "01_raw" / "preferences")
-    for pipeline in ("data_curation", "base_model", "reward_model"):
+    for pipeline in ("data_curation", "base_model", "safety_judge", "reward_model"):
         _run(project, pipeline)
     set_tracking(project, enabled=True)  # the default from here on
     with pytest.MonkeyPatch.context() as patch:

@@ -62,6 +62,15 @@ CUT_DOWN = {
             "panel_samples": {"prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 8},
         }
     },
+    "parameters_preference_sampling.yml": {
+        # Every prompt with an unflagged answer gives a pair once the ensemble ranks (margin 0).
+        "preference_sampling": {
+            "prompts": 6,
+            "max_new_tokens": 8,
+            "batch_size": 24,
+            "min_margin": 0.0,
+        }
+    },
     "parameters_evaluation.yml": {
         "evaluation": {"sampling": SHORT_EVAL, "side_by_side_prompts": 2}
     },
@@ -143,6 +152,27 @@ def test_both_judges_rates_per_round_and_per_stage(smollm2_run):
                        "heldout_violation_rate_ci_high", "violation_rate/learned"):  # fmt: skip
             assert table[column].between(0, 1).all(), (column, table[column])
         assert (table["heldout_violation_rate_ci_low"] <= table["heldout_violation_rate"]).all()
+
+
+def test_dpo_settles_on_the_selected_rounds_own_answers(smollm2_run):
+    """On-policy pairs are formed from the round the gate selected, carry that policy's weights
+    fingerprint, and DPO (`pairs: mixed`) trains on them beside the curated ones."""
+    pairs = smollm2_run.load("onpolicy_pairs")
+    report = smollm2_run.load("onpolicy_report")
+    assert len(pairs) > 0 and report["pairs"] == len(pairs)
+    assert report["pairs"] + sum(report["no_pair"].values()) == report["prompts"] == 6
+    gate = smollm2_run.load("gate_decision")
+    rounds = smollm2_run.load("ppo_round_policies")
+    selected = gate["selected_checkpoint"]
+    start = rounds[selected]() if selected in rounds else smollm2_run.load("base_policy")
+    assert set(pairs["policy_weights"]) == {weights_fingerprint(start.model)}
+    assert set(pairs["policy"]) == {gate["selected_checkpoint"]}
+    history = smollm2_run.load("dpo_history")
+    assert history["pairs"].iloc[-1] == "mixed"
+    assert history["onpolicy_pairs_count"].iloc[-1] == len(pairs)
+    assert history["pairs_count"].iloc[-1] == len(pairs) + len(smollm2_run.load("preference_train"))
+    base_report = smollm2_run.load("onpolicy_base_report")
+    assert base_report["policy"] == "base_policy" and base_report["ranked_by"] == "judges"
 
 
 def test_ppo_trains_its_adapter_in_the_same_run_as_the_sft(smollm2_run):

@@ -10,6 +10,14 @@ from alignment_stages.evaluation.config import RoundEvalParams
 from alignment_stages.models.config import LoraParams, TrainingParams
 from alignment_stages.parameters import LauncherParams, StrictModel
 
+# Which pairs DPO settles on (dpo.pairs): the curated ones, the start policy's own, or both.
+PairSource = Literal["curated", "onpolicy", "mixed"]
+PAIRS_MEANING = {
+    "curated": "the curated published pairs",
+    "onpolicy": "the selected round's own answers, paired by the judges and the reward ensemble",
+    "mixed": "the curated pairs and the selected round's own answers",
+}
+
 # The loss types TRL 1.16's DPOTrainer implements (combine several with `loss_weights`).
 DPOLossType = Literal[
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -23,6 +31,10 @@ class DPORefinementParams(StrictModel):
     loss_type: list[DPOLossType] = Field(default_factory=lambda: ["sigmoid"], min_length=1)
     loss_weights: list[float] | None = Field(None, description="one weight per loss type")
     beta: float = Field(0.1, gt=0, description="β: strength of the implicit KL to the start policy")
+    pairs: PairSource = Field(
+        "curated", description="curated: the published pairs; onpolicy: the start policy's own "
+        "answers (preference_sampling); mixed: both (dpo.pairs)",
+    )  # fmt: skip
     training: TrainingParams = Field(
         default_factory=lambda: TrainingParams(epochs=1, learning_rate=5e-4)
     )

@@ -289,6 +289,7 @@ def render_evaluation_report(
     sides: pd.DataFrame,
     ppo_history: pd.DataFrame | None = None,
     by_group: pd.DataFrame | None = None,
+    dpo_history: pd.DataFrame | None = None,
 ) -> str:
     columns = ["policy", "reward_mean", "reward_ci_low", "reward_ci_high", "win_rate_vs_base", "violation_rate",
                "kl_to_base", "probe_perplexity", "distinct_1", "distinct_2", "length_mean", "length_std", "eos_rate",
@@ -309,11 +310,21 @@ def render_evaluation_report(
     return (
         "# Evaluation: every stage on the same prompts and seeds\n\n"
         f"Gate decision: `{gate['decision']}`, DPO started from round {gate['selected_round']} "
-        f"(`{gate['selected_checkpoint']}`).\n\n{header}\n{rows}\n\n## Side by side\n\n{examples}\n"
+        f"(`{gate['selected_checkpoint']}`).{_dpo_pairs_line(dpo_history)}\n\n{header}\n{rows}\n\n"
+        f"## Side by side\n\n{examples}\n"
         + _rates_by_group_table(by_group)
         + _judges_table(table, ppo_history)
         + (f"\n{_overoptimisation_table(ppo_history, gate)}" if ppo_history is not None else "")
     )
+
+
+def _dpo_pairs_line(dpo_history: pd.DataFrame | None) -> str:
+    """Which pairs DPO settled on (`dpo_refinement.pairs`), from its history."""
+    if dpo_history is None or "pairs" not in dpo_history or dpo_history.empty:
+        return ""
+    last = dpo_history.iloc[-1]
+    return (f" DPO settled on `{last['pairs']}` pairs: {int(last['pairs_count'])}, of which "
+            f"{int(last['onpolicy_pairs_count'])} are the start policy's own answers.")  # fmt: skip
 
 
 def _judges_table(table: pd.DataFrame, ppo_history: pd.DataFrame | None) -> str:

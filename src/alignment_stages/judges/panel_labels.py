@@ -35,24 +35,34 @@ LABELLED_COLUMNS = (
 )  # fmt: skip
 
 
-class PanelSampleParams(StrictModel):
+class AnswerSampleParams(StrictModel):
+    """How a policy answers a seeded sample of its training prompts, several times each."""
+
     prompts: int = Field(64, gt=0, description="training prompts sampled, per category mix")
     samples_per_prompt: int = Field(2, gt=0)
     max_new_tokens: int = Field(48, gt=0)
     temperature: float = Field(1.0, gt=0)
     batch_size: int = Field(32, gt=0)
     seed: int = 0
-    min_agreeing: int = Field(2, ge=2, description="judges that must all agree on a label")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="sampling precision, as the evaluation's (models.precision)"
     )
 
 
+class PanelSampleParams(AnswerSampleParams):
+    min_agreeing: int = Field(2, ge=2, description="judges that must all agree on a label")
+
+
 @torch.no_grad()
 def sample_answers(
-    policy: ModelArtifact, prompts: pd.DataFrame, params: PanelSampleParams
+    policy: ModelArtifact,
+    prompts: pd.DataFrame,
+    params: AnswerSampleParams,
+    system_prompt: str | None = None,
 ) -> pd.DataFrame:
-    """`params.prompts` prompts drawn with a seed, each answered `samples_per_prompt` times."""
+    """`params.prompts` prompts drawn with a seed, each answered `samples_per_prompt` times;
+    `prompt_messages` are the prompts as drawn, `system_prompt` (if any) is put before them only
+    for sampling. `prompt_index` is the row of `prompts` answered."""
     rng = random.Random(params.seed)
     rows = rng.sample(range(len(prompts)), min(params.prompts, len(prompts)))
     table = prompts.iloc[sorted(rows)]
@@ -60,21 +70,27 @@ def sample_answers(
         as_messages(m) for m in table["prompt_messages"] for _ in range(params.samples_per_prompt)
     ]
     categories = [c for c in table["category"] for _ in range(params.samples_per_prompt)]
+    indices = [i for i in sorted(rows) for _ in range(params.samples_per_prompt)]
+    # The system prompt is seen while sampling only: the answers are kept for the bare prompt.
+    shown = messages if system_prompt is None else [
+        [{"role": "system", "content": system_prompt}, *m] for m in messages
+    ]  # fmt: skip
     texts: list[str] = []
     model, tokenizer = policy.model, policy.tokenizer
     device = next(model.parameters()).device
     precision = resolve_precision(params.precision, model, device)
     with torch.random.fork_rng(devices=[]), autocast(precision, device), eval_mode(model):
         torch.manual_seed(params.seed)
-        for start in range(0, len(messages), params.batch_size):
-            batch = messages[start : start + params.batch_size]
+        for start in range(0, len(shown), params.batch_size):
+            batch = shown[start : start + params.batch_size]
             input_ids, mask = encode_prompts(tokenizer, batch, device)
             sampled = sample_responses(model, tokenizer, input_ids, mask, params.max_new_tokens,
                                        params.temperature)  # fmt: skip
             texts += tokenizer.batch_decode(
                 sampled.query_responses[:, input_ids.shape[1] :], skip_special_tokens=True
             )
-    return pd.DataFrame({"prompt_messages": messages, "answer": texts, "category": categories})
+    return pd.DataFrame({"prompt_index": indices, "prompt_messages": messages, "answer": texts,
+                         "category": categories})  # fmt: skip
 
 
 def panel_agreed_labels(

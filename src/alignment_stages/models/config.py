@@ -105,3 +105,7 @@ class RewardModelParams(StrictModel):
         0.8, ge=0, le=1, description="pairwise accuracy on preference_val below this stops the run"
     )
     eval_batch_size: int = Field(64, gt=0)
+    onpolicy_pairs: bool = Field(
+        False, description="train on the base's on-policy pairs (`onpolicy_base_pairs`, the "
+        "preference_sampling stage) beside the curated ones: the base's own style",
+    )  # fmt: skip

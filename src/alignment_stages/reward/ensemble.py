@@ -71,6 +71,12 @@ class RewardEnsemble:
             ),
         )
 
+    def ranking_scores(self, prompts: Sequence, texts: Sequence[str]) -> np.ndarray:
+        """(N,) each answer's normalised reward averaged over the proxy and every held-out
+        member: the ensemble's ranking (on-policy pairs)."""
+        members = [self.proxy, *self.heldout]
+        return np.mean([m.normalised(prompts, texts) for m in members], axis=0)
+
     def metrics(
         self,
         prompts: Sequence,

@@ -26,6 +26,14 @@ def _grouped_accuracy(frame: pd.DataFrame, column: str) -> dict[str, dict[str, f
     }
 
 
+def pairwise_accuracy(reward_model: ModelArtifact, pairs: pd.DataFrame) -> float:
+    """The share of pairs whose chosen answer the reward model scores above the rejected one."""
+    prompts = [as_messages(p) for p in pairs["prompt_messages"]]
+    chosen = score_responses(reward_model, prompts, list(pairs["chosen"])).numpy()
+    rejected = score_responses(reward_model, prompts, list(pairs["rejected"])).numpy()
+    return float(np.mean(chosen > rejected))
+
+
 def evaluate_reward_model(
     reward_model: ModelArtifact, preference_val: pd.DataFrame, batch_size: int, max_length: int
 ) -> dict[str, Any]:

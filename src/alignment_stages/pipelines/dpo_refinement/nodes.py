@@ -4,7 +4,9 @@ from typing import Any
 
 import pandas as pd
 
+from alignment_stages.curation.onpolicy import SOURCE_FORMAT
 from alignment_stages.dpo.config import DPORefinementParams
+from alignment_stages.dpo.pairs import dpo_pairs
 from alignment_stages.dpo.refine import refine_with_dpo_stage, select_start_policy
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.launcher import run_stage
@@ -25,8 +27,18 @@ def select_dpo_start_policy(
 
 
 def refine_policy_with_dpo(
-    dpo_start_policy: ModelArtifact, preference_train: pd.DataFrame, params: DPORefinementParams
+    dpo_start_policy: ModelArtifact,
+    preference_train: pd.DataFrame,
+    onpolicy_pairs: pd.DataFrame,
+    params: DPORefinementParams,
 ) -> dict[str, Any]:
-    inputs = {"dpo_start_policy": dpo_start_policy, "preference_train": preference_train,
-              "params": params}  # fmt: skip
-    return run_stage(refine_with_dpo_stage, inputs, params.launcher)
+    """DPO on `params.pairs`: the curated pairs, the start policy's own, or both."""
+    pairs = dpo_pairs(params.pairs, preference_train, onpolicy_pairs, dpo_start_policy)
+    inputs = {"dpo_start_policy": dpo_start_policy, "preference_train": pairs, "params": params}
+    outputs = run_stage(refine_with_dpo_stage, inputs, params.launcher)
+    # Which data DPO settled on, beside its curves: the evaluation report quotes it.
+    onpolicy = int((pairs["source_format"] == SOURCE_FORMAT).sum())
+    outputs["dpo_history"] = outputs["dpo_history"].assign(
+        pairs=params.pairs, pairs_count=len(pairs), onpolicy_pairs_count=onpolicy
+    )
+    return outputs

@@ -4,6 +4,7 @@ from alignment_stages.pipelines.dpo_refinement.nodes import (
     refine_policy_with_dpo,
     select_dpo_start_policy,
 )
+from alignment_stages.pipelines.preference_sampling.pipeline import SELECTED_ROUND_PAIRS
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,9 +21,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="dpo_start_policy",
                 name="select_dpo_start_policy",
             ),
+            SELECTED_ROUND_PAIRS,
             Node(
                 refine_policy_with_dpo,
-                inputs=["dpo_start_policy", "preference_train", "params:dpo_refinement"],
+                inputs=[
+                    "dpo_start_policy",
+                    "preference_train",
+                    "onpolicy_pairs",
+                    "params:dpo_refinement",
+                ],  # fmt: skip
                 outputs={"dpo_policy": "dpo_policy", "dpo_history": "dpo_history"},
                 name="refine_policy_with_dpo",
             ),

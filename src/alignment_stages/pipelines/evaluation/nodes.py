@@ -33,6 +33,7 @@ def evaluate_stages(
     gate: StabilityGateParams,
     ppo_round_policies: dict[str, Any],
     safety_classifier: ModelArtifact,
+    dpo_history: pd.DataFrame,
 ) -> dict[str, Any]:
     policies = {"base": base_policy, "ppo": ppo_policy}
     # After a rollback, the round the gate went back to is compared too: beside the hacked last
@@ -58,7 +59,7 @@ def evaluate_stages(
         "eval_generations": sides,
         "stage_rates_by_group": by_group,
         "evaluation_report": render_evaluation_report(
-            table, gate_decision, sides, ppo_history, by_group
+            table, gate_decision, sides, ppo_history, by_group, dpo_history
         ),
         **stage_charts(table, ppo_history, gate_decision, gate.chaos_threshold),
     }

@@ -27,6 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:stability_gate",
                     "ppo_round_policies",
                     "safety_classifier",
+                    "dpo_history",
                 ],  # fmt: skip
                 outputs={name: name for name in OUTPUTS},
                 name="evaluate_stages",

@@ -18,9 +18,13 @@ logger = logging.getLogger(__name__)
 def train_reward_model_node(
     preference_train: pd.DataFrame,
     preference_val: pd.DataFrame,
+    onpolicy_base_pairs: pd.DataFrame,
     base_policy: ModelArtifact,
     params: RewardModelParams,
 ) -> dict[str, Any]:
+    """With `params.onpolicy_pairs`, the base's own answers join the curated pairs."""
+    if params.onpolicy_pairs:
+        preference_train = pd.concat([preference_train, onpolicy_base_pairs], ignore_index=True)
     inputs = {"preference_train": preference_train, "preference_val": preference_val,
               "base_policy": base_policy, "params": params}  # fmt: skip
     outputs = run_stage(train_reward_model_stage, inputs, params.launcher)

@@ -1,5 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
+from alignment_stages.pipelines.preference_sampling.pipeline import BASE_PAIRS
 from alignment_stages.pipelines.reward_model.nodes import (
     enforce_accuracy_floor,
     train_reward_model_node,
@@ -9,9 +10,16 @@ from alignment_stages.pipelines.reward_model.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            BASE_PAIRS,
             Node(
                 train_reward_model_node,
-                inputs=["preference_train", "preference_val", "base_policy", "params:reward_model"],
+                inputs=[
+                    "preference_train",
+                    "preference_val",
+                    "onpolicy_base_pairs",
+                    "base_policy",
+                    "params:reward_model",
+                ],  # fmt: skip
                 outputs={
                     "reward_model_candidate": "reward_model_candidate",
                     "reward_ensemble": "reward_ensemble",

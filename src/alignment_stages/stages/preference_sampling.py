@@ -1,0 +1,86 @@
+"""The `preference_sampling` stage: a policy answers its training prompts k times, the judges and
+the reward ensemble read every answer, and the answers become on-policy pairs
+(`curation.onpolicy`) with their lineage: the policy's name and the fingerprint of its weights.
+
+It runs twice in `full_alignment`: from the base, before the reward model, where only the judges
+rank (no reward model exists yet), and from the round the gate selected, where the ensemble
+ranks too and DPO may settle on those pairs (`dpo_refinement.pairs`).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alignment_stages.curation.onpolicy import OnPolicyParams, form_onpolicy_pairs
+from alignment_stages.evaluation.memo import weights_fingerprint
+from alignment_stages.judges.config import JudgesParams, build_judge_panel
+from alignment_stages.judges.panel_labels import sample_answers
+from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.reward.ensemble import RewardEnsemble
+
+
+def sample_onpolicy_pairs(
+    policy: ModelArtifact,
+    policy_name: str,
+    prompts: pd.DataFrame,
+    params: OnPolicyParams,
+    judges: JudgesParams,
+    *,
+    safety_classifier: ModelArtifact | None = None,
+    ensemble: RewardEnsemble | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """(pairs, report, every judged answer). Without an `ensemble` only the judges rank."""
+    answers = _sample(policy, prompts, params)
+    reward_model = ensemble.proxy.artifact if ensemble is not None else None
+    panel = build_judge_panel(judges, reward_model, safety_classifier=safety_classifier)
+    held_out = build_judge_panel(judges, reward_model, held_out=True,
+                                 safety_classifier=safety_classifier)  # fmt: skip
+    prompt_messages = list(answers["prompt_messages"])
+    judged = panel.judge_detailed(prompt_messages, list(answers["answer"]),
+                                  list(answers["category"]))  # fmt: skip
+    answers["label"] = [v.label for v in judged.panel]
+    answers["category"] = judged.categories
+    answers["heldout_label"] = (
+        [v.label for v in held_out.judge_detailed(prompt_messages, list(answers["answer"]),
+                                                  judged.categories).panel]
+        if held_out is not None else None
+    )  # fmt: skip
+    answers["reward"] = (
+        ensemble.ranking_scores(prompt_messages, list(answers["answer"]))
+        if ensemble is not None else np.nan
+    )  # fmt: skip
+    pairs, report = form_onpolicy_pairs(
+        answers, params.min_margin, policy_name, weights_fingerprint(policy.model)
+    )
+    report["ranked_by"] = "judges and reward ensemble" if ensemble is not None else "judges"
+    report["guided_answers"] = int(answers["guided"].sum())
+    report["flagged_by_guidance"] = {
+        str(guided): float((group["label"] == "violation").mean())
+        for guided, group in answers.groupby("guided")
+    }
+    return pairs, report, answers
+
+
+def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams) -> pd.DataFrame:
+    """k answers per prompt: `k - guided_samples` as the prompt stands, the rest with the guide
+    system prompt seen while sampling (never kept in the pair)."""
+    guided = params.guided_samples if params.guide_system_prompt else 0
+    # The prompts are drawn once, so guided and unguided answers answer the same ones.
+    rows = random.Random(params.seed).sample(range(len(prompts)), min(params.prompts, len(prompts)))
+    prompts = prompts.iloc[sorted(rows)].reset_index(drop=True)
+    parts = []
+    for count, system_prompt, seed in ((params.samples_per_prompt - guided, None, params.seed),
+                                       (guided, params.guide_system_prompt, params.seed + 1)):  # fmt: skip
+        if count == 0:
+            continue
+        sampling = params.model_copy(
+            update={"samples_per_prompt": count, "seed": seed, "prompts": len(prompts)}
+        )
+        part = sample_answers(policy, prompts, sampling, system_prompt)
+        part["guided"] = system_prompt is not None
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)

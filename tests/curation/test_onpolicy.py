@@ -1,0 +1,118 @@
+"""On-policy pairs from judged, ranked answers (curation.onpolicy) and the stage that samples
+them (stages.preference_sampling)."""
+
+import math
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from alignment_stages.curation.onpolicy import (
+    ALL_AGREE,
+    ALL_FLAGGED,
+    ONPOLICY_COLUMNS,
+    OnPolicyParams,
+    form_onpolicy_pairs,
+)
+from alignment_stages.evaluation.memo import weights_fingerprint
+from alignment_stages.judges.config import JudgesParams
+from alignment_stages.stages.preference_sampling import sample_onpolicy_pairs
+from tests.models.tiny import tiny_policy
+
+NAN = float("nan")
+
+
+def _answers(groups):
+    """groups: prompt index → [(answer, label, heldout_label, reward, guided)]."""
+    rows = []
+    for index, answers in groups.items():
+        for answer, label, heldout, reward, guided in answers:
+            rows.append({"prompt_index": index, "category": "unsafe" if index % 2 else "benign",
+                         "prompt_messages": [{"role": "user", "content": f"request {index}"}],
+                         "answer": answer, "label": label, "heldout_label": heldout,
+                         "reward": reward, "guided": guided})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_chosen_is_the_best_unflagged_answer_and_rejected_the_worst_flagged_one():
+    answers = _answers({1: [("comply a", "violation", "violation", 0.5, False),
+                            ("refuse low", "ok", "ok", -1.0, True),
+                            ("refuse high", "ok", "ok", 0.2, False),
+                            ("comply b", "violation", "ok", -2.0, False)]})  # fmt: skip
+    pairs, report = form_onpolicy_pairs(answers, 0.5, "round_002", "abc")
+    pair = pairs.iloc[0]
+    assert (pair["chosen"], pair["rejected"]) == ("refuse high", "comply b")
+    assert pair["margin"] == pytest.approx(2.2)
+    assert pair["rejected_safe"] is not None and not pair["rejected_safe"]
+    assert (pair["source"], pair["policy"], pair["policy_weights"]) == (
+        "onpolicy/round_002",
+        "round_002",
+        "abc",
+    )
+    assert list(pairs.columns) == list(ONPOLICY_COLUMNS)
+    assert report["pairs"] == 1 and report["answers_flagged"] == 2
+
+
+def test_prompts_without_a_pair_are_counted_by_reason():
+    answers = _answers({
+        0: [("fine", "ok", "ok", 0.1, False), ("fine too", "ok", "ok", 0.3, False)],  # below margin
+        1: [("comply", "violation", "violation", 1.0, False), ("comply again", "violation", "ok", 0.0, False)],
+        2: [("same", "ok", "ok", NAN, False), ("also fine", "ok", "ok", NAN, False)],  # no ranking
+        4: [("good", "ok", "ok", 1.0, False), ("worse", "ok", "ok", 0.2, False)],  # a ranked pair
+    })  # fmt: skip
+    pairs, report = form_onpolicy_pairs(answers, 0.5, "base_policy", "w")
+    assert report["no_pair"] == {ALL_AGREE: 2, ALL_FLAGGED: 1}
+    assert report["pairs"] + sum(report["no_pair"].values()) == report["prompts"] == 4
+    assert pairs[["chosen", "rejected"]].values.tolist() == [["good", "worse"]]
+    assert pairs.iloc[0]["rejected_safe"] is None  # unflagged, only ranked lower
+
+
+def test_judges_alone_pair_a_flagged_answer_with_an_unflagged_one():
+    """From the base, before any reward model: no ranking, the sampled order breaks ties."""
+    answers = _answers({3: [("comply", "violation", "violation", NAN, False),
+                            ("refuse", "ok", "ok", NAN, True)]})  # fmt: skip
+    pairs, _ = form_onpolicy_pairs(answers, 0.5, "base_policy", "w")
+    pair = pairs.iloc[0]
+    assert (pair["chosen"], pair["rejected"], pair["chosen_guided"]) == ("refuse", "comply", True)
+    assert pair["margin"] is None or math.isnan(pair["margin"])
+
+
+def test_the_held_out_judges_labels_are_kept_but_never_form_pairs():
+    """A reward model trained on them would carry the held-out judge into PPO's reward."""
+    answers = _answers({1: [("flagged by held-out only", "ok", "violation", 2.0, False),
+                            ("comply", "violation", "violation", 0.0, False)]})  # fmt: skip
+    pairs, _ = form_onpolicy_pairs(answers, 0.5, "base_policy", "w")
+    assert pairs.iloc[0]["chosen"] == "flagged by held-out only"
+    assert pairs.iloc[0]["chosen_heldout_label"] == "violation"
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [({"samples_per_prompt": 1}, "greater than or equal to 2"),
+     ({"guided_samples": 1}, "needs a guide_system_prompt"),
+     ({"guided_samples": 4, "guide_system_prompt": "Refuse."}, "at least one unguided"),
+     ({"min_margin": -1}, "greater than or equal to 0"), ({"k": 3}, "Extra inputs")],
+)  # fmt: skip
+def test_bad_sampling_parameters_fail_before_any_sampling(change, complaint):
+    with pytest.raises(ValidationError, match=complaint):
+        OnPolicyParams(**change)
+
+
+def test_the_stage_samples_judges_and_records_its_lineage():
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": f"question {i}"}] for i in range(6)],
+        "category": ["unsafe", "benign"] * 3,
+    })  # fmt: skip
+    params = OnPolicyParams(prompts=6, samples_per_prompt=3, max_new_tokens=4, batch_size=8,
+                            guide_system_prompt="Refuse harmful requests.", guided_samples=1)  # fmt: skip
+    # Every answer to an unsafe prompt is flagged, none to a benign one; no reward model ranks.
+    judges = JudgesParams(regex={"rules": {"unsafe": ["."], "benign": ["never matches"]}})
+    policy = tiny_policy()
+    pairs, report, answers = sample_onpolicy_pairs(policy, "base_policy", prompts, params, judges)
+    assert len(answers) == 18 and answers.groupby("prompt_index")["guided"].sum().eq(1).all()
+    assert report["prompts"] == 6 and report["guided_answers"] == 6
+    assert report["no_pair"] == {ALL_FLAGGED: 3, ALL_AGREE: 3} and pairs.empty
+    assert report["policy_weights"] == weights_fingerprint(policy.model)
+    assert report["ranked_by"] == "judges"
+    again, _, answered_again = sample_onpolicy_pairs(policy, "base_policy", prompts, params, judges)
+    assert answered_again["answer"].tolist() == answers["answer"].tolist()  # seeded
