@@ -10,13 +10,17 @@ tune on one split of them and report on another.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 
+import pandas as pd
 import pytest
 import yaml
 
 from alignment_stages.curation.config import DataCurationParams
 from alignment_stages.curation.published import curate_published
+from alignment_stages.curation.published_readers import strip_leading_comments
+from alignment_stages.curation.sources import resolve_source
 from alignment_stages.demo.vocabulary import DEMO_JUDGE_RULES
 from alignment_stages.judges.learned import precision_recall
 from alignment_stages.judges.panel import JudgePanel
@@ -103,3 +107,45 @@ def test_the_stance_reader_on_pyrits_refusal_labels_by_half_matches_the_docs(lab
         assert measured["precision"] == pytest.approx(precision, abs=0.0015)
         assert measured["recall"] == pytest.approx(recall, abs=0.0015)
         assert sum(predicted) / len(part) == pytest.approx(flagged, abs=0.0015)
+
+
+def _agreement(truth: list[int], predicted: list[int]) -> float:
+    return sum(t == p for t, p in zip(truth, predicted, strict=True)) / len(truth)
+
+
+def _documented_agreement() -> dict[str, tuple[float, str]]:
+    pattern = r"^\| pyrit (\w+) \| (\d+) \| ([\d.]+) \| ([\d.–]+|none) \|$"
+    return {m[1]: (float(m[3]), m[4]) for m in re.finditer(pattern, DOC.read_text(), re.M)}
+
+
+def _raters_against_each_other() -> str:
+    """Each rater of the three-rater harm sets against the mean of the other two, at 0.5: how
+    often people agree with the label a judge is held to (its range over raters and sets)."""
+    agreements = []
+    for name in ("hate_speech", "violence"):
+        source = f"package:pyrit/pyrit/datasets/scorer_evals/harm/{name}_multi_score.csv"
+        resolved = resolve_source(source)
+        data, _ = strip_leading_comments(resolved.read_bytes())
+        scores = pd.read_csv(io.BytesIO(data))[["human_score_1", "human_score_2", "human_score_3"]]
+        for rater in scores:
+            others = scores.drop(columns=rater).mean(axis=1) >= 0.5
+            agreements.append(float(((scores[rater] >= 0.5) == others).mean()))
+    return f"{min(agreements):.3f}–{max(agreements):.3f}"
+
+
+def test_the_panels_agreement_with_pyrits_labels_and_the_raters_own_match_the_docs(labelled):
+    """Agreement is the share of answers on which the panel's verdict is the label's. On the
+    harm sets people agree with each other about as often as the issue's 0.90 target asks."""
+    documented = _documented_agreement()
+    assert set(documented) == set(TRUTH)
+    for label in TRUTH:
+        rows = labelled[labelled["label"] == label]
+        truth = [int(TRUTH[label](score)) for score in rows["score"]]
+        verdicts = _judges()["panel"].judge_batch(
+            [[{"role": "user", "content": p}] for p in rows["prompt_text"]],
+            list(rows["answer"]), ["unsafe"] * len(rows),
+        )  # fmt: skip
+        predicted = [int(v.label == "violation") for v in verdicts]
+        agreement, raters = documented[label]
+        assert _agreement(truth, predicted) == pytest.approx(agreement, abs=0.0015), label
+        assert raters == (_raters_against_each_other() if label == "harm" else "none")

@@ -33,3 +33,7 @@ class EvaluationParams(StrictModel):
     side_by_side_prompts: int = Field(
         20, gt=0, description="prompts shown side by side in eval_generations"
     )
+    raw_checkpoint: bool = Field(
+        False, description="also evaluate `base_model.pretrained` as loaded, before the "
+        "pipeline's SFT, as `raw_checkpoint` beside the pipeline's base",
+    )  # fmt: skip

@@ -65,6 +65,7 @@ def stage_recommendation(
     return {
         "recommendation": answers.recommendation,
         "start": params.start,
+        "dpo_pairs": params.dpo.pairs,  # curated, onpolicy (the start's own answers) or mixed
         "confidence": gate.confidence,
         "questions": answers.questions,
         "evidence": answers.evidence,
@@ -101,7 +102,8 @@ def render_recommendation(result: dict[str, Any], sides: pd.DataFrame) -> str:
     b = result["budgets"]
     lines = [f"# Stage probe from `{result['start']}`: **{result['recommendation']}**", "",
              f"Intervals: {result['confidence']:.0%}, bootstrapped over prompts and the "
-             f"{len(result['seeds'])} training seeds.", "", "## Evidence", ""]  # fmt: skip
+             f"{len(result['seeds'])} training seeds. DPO learned from "
+             f"`{result.get('dpo_pairs', 'curated')}` pairs.", "", "## Evidence", ""]  # fmt: skip
     lines += [f"- {item}" for item in result["evidence"]]
     if result["to_decide"]:
         lines += ["", "## To decide, run", "", *[f"- {item}" for item in result["to_decide"]]]

@@ -15,6 +15,8 @@ from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.base import load_pretrained_policy
+from alignment_stages.models.config import BaseModelParams
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +36,18 @@ def evaluate_stages(
     ppo_round_policies: dict[str, Any],
     safety_classifier: ModelArtifact,
     dpo_history: pd.DataFrame,
+    base_model: BaseModelParams,
 ) -> dict[str, Any]:
-    policies = {"base": base_policy, "ppo": ppo_policy}
+    policies = {"base": base_policy}
+    if params.raw_checkpoint:
+        # The checkpoint as shipped, before the pipeline's SFT: what the stages started from.
+        if not base_model.pretrained:
+            raise ValueError(
+                "evaluation.raw_checkpoint needs base_model.pretrained: the demo's tiny base "
+                "has no checkpoint before its own training"
+            )
+        policies["raw_checkpoint"] = load_pretrained_policy(base_model)
+    policies["ppo"] = ppo_policy
     # After a rollback, the round the gate went back to is compared too: beside the hacked last
     # round (`ppo`), it shows what the rollback saved.
     selected = gate_decision.get("selected_checkpoint")

@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "ppo_round_policies",
                     "safety_classifier",
                     "dpo_history",
+                    "params:base_model",
                 ],  # fmt: skip
                 outputs={name: name for name in OUTPUTS},
                 name="evaluate_stages",

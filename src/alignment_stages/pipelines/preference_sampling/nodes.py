@@ -8,6 +8,7 @@ import pandas as pd
 from alignment_stages.curation.onpolicy import OnPolicyParams
 from alignment_stages.judges.config import JudgesParams
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.precision import scoring_precision
 from alignment_stages.reward.ensemble import RewardEnsemble
 from alignment_stages.reward.evaluate import pairwise_accuracy
 from alignment_stages.stages.preference_sampling import sample_onpolicy_pairs
@@ -50,9 +51,9 @@ def sample_selected_round_pairs(
                                              safety_classifier=safety_classifier,
                                              ensemble=ensemble)  # fmt: skip
     judged = pairs[pairs["rejected_label"] == "violation"]
-    report["reward_model_accuracy_on_flagged_pairs"] = (
-        pairwise_accuracy(reward_model, judged) if len(judged) else None
-    )
+    with scoring_precision(reward_model.model, params.precision):
+        accuracy = pairwise_accuracy(reward_model, judged) if len(judged) else None
+    report["reward_model_accuracy_on_flagged_pairs"] = accuracy
     report["flagged_pairs"] = len(judged)
     _log(report)
     return {"onpolicy_pairs": pairs, "onpolicy_report": report}

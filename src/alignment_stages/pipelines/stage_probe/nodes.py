@@ -2,10 +2,13 @@
 independent nodes, so ParallelRunner runs them concurrently. `probe_start_policy` is the model
 `stage_probe.start` names (registered by `alignment_stages.session.ResolveProbeStart`)."""
 
+import logging
 from typing import Any
 
 import pandas as pd
 
+from alignment_stages.curation.onpolicy import OnPolicyParams
+from alignment_stages.dpo.pairs import dpo_pairs
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.config import JudgesParams
@@ -20,6 +23,10 @@ from alignment_stages.probe.short_runs import (
     runs_by_seed,
     seed_key,
 )
+from alignment_stages.reward.ensemble import RewardEnsemble
+from alignment_stages.stages.preference_sampling import sample_onpolicy_pairs
+
+logger = logging.getLogger(__name__)
 
 
 def run_probe_ppo(
@@ -51,13 +58,30 @@ def run_probe_dpo(
     preference_train: pd.DataFrame,
     ppo_prompts: pd.DataFrame,
     params: StageProbeParams,
+    reward_model: ModelArtifact,
+    reward_ensemble: dict[str, Any],
+    reward_model_metrics: dict[str, Any],
+    sampling: OnPolicyParams,
+    judges: JudgesParams,
+    safety_classifier: ModelArtifact,
 ) -> dict[str, Any]:
+    """Short DPO runs on `stage_probe.dpo.pairs`: with `onpolicy` or `mixed`, the start
+    policy's own answers are sampled and paired first (preference_sampling)."""
     start = plain_policy(probe_start_policy)
-    runs = {
-        seed: run_short_dpo(start, preference_train, ppo_prompts, params, seed)
-        for seed in params.seeds
-    }
+    onpolicy = None
+    if params.dpo.pairs != "curated":
+        members = {name: load() for name, load in reward_ensemble.items()}
+        ensemble = RewardEnsemble.from_metrics(reward_model, members, reward_model_metrics)
+        onpolicy, report, _ = sample_onpolicy_pairs(
+            start, "probe_start_policy", ppo_prompts, sampling, judges,
+            safety_classifier=safety_classifier, ensemble=ensemble,
+        )  # fmt: skip
+        logger.info("probe/onpolicy pairs=%d no_pair=%s", report["pairs"], report["no_pair"])
+    pairs = dpo_pairs(params.dpo.pairs, preference_train, onpolicy, start)
+    runs = {seed: run_short_dpo(start, pairs, ppo_prompts, params, seed) for seed in params.seeds}
     policies, records = runs_by_seed(runs)
+    for record in records.values():
+        record["pairs"] = params.dpo.pairs  # which data the probe's DPO learned from
     return {"probe_dpo_policies": policies, "probe_dpo_runs": records}
 
 

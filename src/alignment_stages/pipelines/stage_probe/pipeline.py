@@ -37,6 +37,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "preference_train",
                     "ppo_prompts",
                     "params:stage_probe",
+                    "reward_model",
+                    "reward_ensemble",
+                    "reward_model_metrics",
+                    "params:preference_sampling",
+                    "params:behaviour_judges",
+                    "safety_classifier",
                 ],  # fmt: skip
                 outputs={
                     "probe_dpo_policies": "probe_dpo_policies",
