@@ -145,14 +145,19 @@ def test_full_alignment_stops_before_dpo_when_the_gate_does_not_switch(tmp_path)
             "base_policy": MemoryDataset(tiny_policy(), copy_mode="assign"),
             "params:stability_gate": MemoryDataset(StabilityGateParams()),
             "preference_train": MemoryDataset(PAIRS),
+            "onpolicy_pairs": MemoryDataset(PAIRS.head(0)),
             "params:dpo_refinement": MemoryDataset(DPORefinementParams(**TINY)),
             "dpo_start_policy": MemoryDataset(copy_mode="assign"),
             "dpo_policy": saved,
             "dpo_history": MemoryDataset(),
         }
     )
+    # The gate's check and DPO; the selected round's on-policy pairs are given (none).
+    pipeline = dpo_refinement.create_pipeline().only_nodes(
+        "select_dpo_start_policy", "refine_policy_with_dpo"
+    )
     with pytest.raises(GateNotPassedError, match="'continue_shaping'"):
-        SequentialRunner().run(dpo_refinement.create_pipeline(), catalog)
+        SequentialRunner().run(pipeline, catalog)
     assert not (tmp_path / "dpo_policy").exists()
 
 
