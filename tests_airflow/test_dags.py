@@ -135,8 +135,9 @@ def test_training_tasks_go_to_the_configured_queue_and_pool(tmp_path):
     subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
     bag = DagBag(dag_folder=tmp_path)
     assert bag.import_errors == {}
-    (task,) = bag.dags[_dag_id("reward_model")].tasks
-    assert (task.queue, task.pool) == ("gpu", "gpu_slots")
+    tasks = bag.dags[_dag_id("reward_model")].tasks
+    assert len(tasks) == 2  # the base's on-policy pairs, then the reward model's training
+    assert {(task.queue, task.pool) for task in tasks} == {("gpu", "gpu_slots")}
 
 
 @pytest.mark.parametrize("pipelines", [[], ["--pipelines", "data_curation,stability_gate"]])
