@@ -26,11 +26,24 @@ def _grouped_accuracy(frame: pd.DataFrame, column: str) -> dict[str, dict[str, f
     }
 
 
+def pair_scores(
+    reward_model: ModelArtifact,
+    pairs: pd.DataFrame,
+    batch_size: int = 64,
+    max_length: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) scores of the chosen and (N,) of the rejected answers of `pairs`."""
+    prompts = [as_messages(p) for p in pairs["prompt_messages"]]
+    chosen, rejected = (
+        score_responses(reward_model, prompts, list(pairs[side]), batch_size, max_length).numpy()
+        for side in ("chosen", "rejected")
+    )
+    return chosen, rejected
+
+
 def pairwise_accuracy(reward_model: ModelArtifact, pairs: pd.DataFrame) -> float:
     """The share of pairs whose chosen answer the reward model scores above the rejected one."""
-    prompts = [as_messages(p) for p in pairs["prompt_messages"]]
-    chosen = score_responses(reward_model, prompts, list(pairs["chosen"])).numpy()
-    rejected = score_responses(reward_model, prompts, list(pairs["rejected"])).numpy()
+    chosen, rejected = pair_scores(reward_model, pairs)
     return float(np.mean(chosen > rejected))
 
 
@@ -39,13 +52,7 @@ def evaluate_reward_model(
 ) -> dict[str, Any]:
     """Pairwise accuracy (overall, per category, per source), margins, and the chosen-score
     statistics later stages normalise rewards with."""
-    prompts = [as_messages(p) for p in preference_val["prompt_messages"]]
-    chosen = score_responses(
-        reward_model, prompts, list(preference_val["chosen"]), batch_size, max_length
-    ).numpy()
-    rejected = score_responses(
-        reward_model, prompts, list(preference_val["rejected"]), batch_size, max_length
-    ).numpy()
+    chosen, rejected = pair_scores(reward_model, preference_val, batch_size, max_length)
     margins = chosen - rejected
     scored = preference_val.assign(correct=margins > 0)
     histogram_counts, histogram_edges = np.histogram(margins, bins=10)
