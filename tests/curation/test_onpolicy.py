@@ -89,7 +89,8 @@ def test_the_held_out_judges_labels_are_kept_but_never_form_pairs():
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [({"samples_per_prompt": 1}, "greater than or equal to 2"),
-     ({"guided_samples": 1}, "needs a guide_system_prompt"),
+     ({"guided_samples": 1}, "needs a guide_system_prompt or a guide_answer_prefix"),
+     ({"guided_samples": 1, "guide_answer_prefix": "  "}, "must hold text"),
      ({"guided_samples": 4, "guide_system_prompt": "Refuse."}, "at least one unguided"),
      ({"min_margin": -1}, "greater than or equal to 0"), ({"k": 3}, "Extra inputs")],
 )  # fmt: skip
@@ -116,3 +117,29 @@ def test_the_stage_samples_judges_and_records_its_lineage():
     assert report["ranked_by"] == "judges"
     again, _, answered_again = sample_onpolicy_pairs(policy, "base_policy", prompts, params, judges)
     assert answered_again["answer"].tolist() == answers["answer"].tolist()  # seeded
+
+
+def test_a_guide_opening_starts_every_guided_answer_and_only_those():
+    """The model continues the opening; the answer kept is the opening and the continuation, so
+    the judges read both. Unguided answers are sampled as without guidance."""
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": f"question {i}"}] for i in range(4)],
+        "category": ["unsafe", "benign"] * 2,
+    })  # fmt: skip
+    opening = "I can't help with that."
+    params = OnPolicyParams(prompts=4, samples_per_prompt=3, max_new_tokens=4, batch_size=8,
+                            guide_answer_prefix=opening, guided_samples=1)  # fmt: skip
+    judges = JudgesParams(regex={"rules": {"unsafe": ["never matches"], "benign": ["help"]}})
+    policy = tiny_policy()
+    _, report, answers = sample_onpolicy_pairs(policy, "base_policy", prompts, params, judges)
+    guided = answers[answers["guided"]]
+    assert len(guided) == 4 and report["guided_answers"] == 4
+    assert guided["answer"].str.startswith(opening).all()
+    assert (guided["answer"].str.len() > len(opening)).any()  # the model wrote on
+    assert not answers.loc[~answers["guided"], "answer"].str.startswith(opening).any()
+    # the opening is read by the judges: "help" flags every guided answer to a benign prompt
+    benign = guided[guided["category"] == "benign"]
+    assert (benign["label"] == "violation").all()
+    unguided = OnPolicyParams(prompts=4, samples_per_prompt=2, max_new_tokens=4, batch_size=8)
+    _, _, plain = sample_onpolicy_pairs(policy, "base_policy", prompts, unguided, judges)
+    assert plain["answer"].tolist() == answers.loc[~answers["guided"], "answer"].tolist()

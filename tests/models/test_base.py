@@ -222,3 +222,17 @@ def test_sft_loss_from_the_model_logits_equals_trls_fused_head(lora, monkeypatch
             base.run_sft(tiny_policy(), dataset, params, seed=0)
         results.append(first_step(caught.value.args[0], count_items=True))
     assert_same_step(*results)
+
+
+def test_sft_keeps_an_unsafe_example_only_where_people_scored_its_chosen_answer_harmless():
+    """A published pair's chosen answer is the less harmful of two, often still compliance:
+    with safe_answer_max_score the base is taught the safe side only by answers scored harmless.
+    Benign examples (no score) stay."""
+    examples = _sft_examples(8).assign(
+        category=["unsafe"] * 4 + ["benign"] * 4,
+        chosen_score=[0.0, 0.25, None, 0.0, None, None, 0.5, None],
+    )
+    kept = sft_dataset(examples, rejected_share=0.0, seed=0, safe_answer_max_score=0.0)
+    prompts = [row["prompt"][0]["content"] for row in kept]
+    assert prompts == [examples["prompt_messages"][i][0]["content"] for i in (0, 3, 4, 5, 6, 7)]
+    assert len(sft_dataset(examples, rejected_share=0.0, seed=0)) == 8  # null keeps every one

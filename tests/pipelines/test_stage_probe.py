@@ -1,5 +1,6 @@
 """`stage_probe` on the smoke run's policies: from the demo base it says "shape with PPO
-first" (or, where PPO's swing is not known to be small, inconclusive), from the demo's PPO policy "settle with DPO", for each of 3 seeds, with equal budgets
+first" (with a caveat where PPO swings beyond tolerance), from the demo's PPO policy "settle
+with DPO", for each of 3 seeds, with equal budgets
 and both runs moving; any start by name, round or path, with `--load-versions` honoured."""
 
 from __future__ import annotations
@@ -54,30 +55,26 @@ def _kl(result: dict, run: str) -> float:
     return result["intervals"][f"{run}_kl_to_start"]["estimate"]
 
 
-def test_from_the_demo_base_the_probe_says_shape_with_ppo_first_unless_oscillation_is_unsure(
-    from_base,
-):
-    """Chaos and PPO's net gain are beyond noise on every CPU tried; the pooled answer is "shape
-    with PPO first" where PPO's swing across updates is within tolerance. That swing is the
-    fragile part: on an AMD EPYC without avx512 the matmuls round differently, the three probe
-    runs took other paths, and the across-updates oscillation read 0.80 [0.32, 0.99], so the
-    probe said inconclusive and asked for more seeds. It must never say the opposite."""
+def test_from_the_demo_base_every_seed_says_shape_with_ppo_first(from_base):
+    """Chaos and PPO's net gain are beyond noise on every CPU tried, so every seed and the
+    pooled answer say "shape with PPO first". PPO's swing across updates is the fragile part:
+    on an AMD EPYC without avx512 the matmuls round differently and it read 0.80 [0.32, 0.99].
+    Beyond tolerance, the answer carries a caveat naming the settings to change, instead of
+    "inconclusive"."""
     result = from_base[0]
     assert result["start"] == "base_policy"
     assert [s["seed"] for s in result["seeds"]] == [0, 1, 2]
     chaos = result["questions"]["chaotic"]["violation_rate"]
     assert chaos["low"] > result["questions"]["chaotic"]["chaos_threshold"]  # beyond noise
     assert result["intervals"]["ppo_net_gain_over_dpo"]["low"] > 0  # PPO pays, beyond noise
-    assert {result["recommendation"]} | {s["recommendation"] for s in result["seeds"]} <= {
-        SHAPE,
-        "inconclusive",
-    }
+    assert [result["recommendation"]] + [s["recommendation"] for s in result["seeds"]] == [SHAPE] * 4
     oscillation = result["questions"]["oscillation"]
-    if result["recommendation"] == SHAPE:
-        assert oscillation["low"] <= oscillation["oscillation_tolerance"]
-    else:  # inconclusive only because the swing is not known to be small
-        assert oscillation["low"] > oscillation["oscillation_tolerance"]
-        assert any("oscillation" in step for step in result["to_decide"])
+    if oscillation["low"] > oscillation["oscillation_tolerance"]:
+        [caveat] = result["caveats"]
+        assert "ppo_shaping.ppo.learning_rate" in caveat and "kl_coef" in caveat
+    else:
+        assert result["caveats"] == []
+    assert result["to_decide"] == []
 
 
 def test_from_the_demo_ppo_policy_it_says_settle_with_dpo_for_each_seed(from_ppo):
@@ -85,12 +82,15 @@ def test_from_the_demo_ppo_policy_it_says_settle_with_dpo_for_each_seed(from_ppo
     assert [s["recommendation"] for s in from_ppo["seeds"]] == [SETTLE] * 3
 
 
-def test_dpo_moves_at_least_a_tenth_of_ppos_kl_from_either_start(from_base, from_ppo):
+def test_dpo_moves_beyond_noise_and_at_least_a_tenth_of_ppos_kl_from_either_start(
+    from_base, from_ppo
+):
+    """PPO's win means something only where DPO's budget moved it: its KL to the start is
+    beyond noise for every seed."""
     for result in (from_base[0], from_ppo):
         assert _kl(result, "dpo") >= 0.1 * _kl(result, "ppo") > 0, result["start"]
         for seed in result["seeds"]:
-            iv = seed["intervals"]
-            assert iv["dpo_kl_to_start"]["estimate"] >= 0.1 * iv["ppo_kl_to_start"]["estimate"]
+            assert seed["intervals"]["dpo_kl_to_start"]["low"] > 0, (result["start"], seed)
 
 
 def test_the_budgets_are_equal_optimizer_steps_and_both_are_reported(from_base):

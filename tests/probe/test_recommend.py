@@ -57,8 +57,10 @@ STEADY = _swing(0.1, 0.1)
         (_intervals(chaos=(0.11, 0.05, 0.17), net=(-0.3, -0.5, -0.1)), STEADY, SETTLE),
         # chaotic, PPO's gain over DPO straddles zero
         (_intervals(cut=(0.05, -0.02, 0.12)), STEADY, INCONCLUSIVE),
-        # chaotic, PPO pays but oscillates beyond tolerance
-        (_intervals(), _swing(0.5, 0.1), INCONCLUSIVE),
+        # chaotic, PPO pays but oscillates beyond tolerance: shape, with a caveat
+        (_intervals(), _swing(0.5, 0.1), SHAPE),
+        # settled, PPO pays but oscillates beyond tolerance
+        (_intervals(chaos=(0.03, 0.01, 0.06)), _swing(0.5, 0.1), INCONCLUSIVE),
     ],
 )  # fmt: skip
 def test_each_answer_of_the_table(intervals, swing, answer):
@@ -125,3 +127,19 @@ def test_oscillation_within_noise_does_not_block_shaping():
     result = answer_questions(_intervals(), noisy, GATE)
     assert result.recommendation == SHAPE
     assert result.questions["oscillation"]["verdict"] == "not shown beyond tolerance"
+
+
+def test_ppo_that_wins_but_oscillates_is_recommended_with_the_settings_to_change():
+    """PPO's gain beyond noise with its swing beyond tolerance is an answer, not "inconclusive":
+    shape with PPO, gentler, and the caveat names the settings."""
+    result = answer_questions(_intervals(), _swing(0.5, 0.1), GATE)
+    assert result.recommendation == SHAPE and result.to_decide == []
+    [caveat] = result.caveats
+    assert "beyond tolerance" in caveat and "across updates" in caveat
+    assert "ppo_shaping.ppo.learning_rate" in caveat and "kl_coef" in caveat
+    assert answer_questions(_intervals(), _swing(0.1, 0.6), GATE).caveats[0].count("across seeds")
+    # within tolerance, or not shown beyond it: no caveat
+    assert answer_questions(_intervals(), STEADY, GATE).caveats == []
+    noisy = {"across_updates": 0.5, "across_seeds": 0.1,
+             "across_updates_interval": [0.2, 0.8], "across_seeds_interval": [0.0, 0.3]}  # fmt: skip
+    assert answer_questions(_intervals(), noisy, GATE).caveats == []

@@ -43,6 +43,18 @@ def test_score_is_read_at_the_last_real_token_whatever_the_batch_padding():
     torch.testing.assert_close(together, alone)
 
 
+def test_scores_come_back_in_the_callers_order_when_batches_are_grouped_by_length():
+    """score_responses batches conversations of similar length together; the scores must still
+    line up with the responses as given."""
+    reward_model = reward_model_from_policy(tiny_policy())
+    responses = ["Rinse it, then simmer it and go away and rinse it again, twice.", "Rinse.",
+                 "Rinse it and simmer it.", "Go.", "Simmer it for ten minutes, then rinse it."]  # fmt: skip
+    grouped = score_responses(reward_model, [PROMPT] * 5, responses, batch_size=2)
+    alone = torch.cat([score_responses(reward_model, [PROMPT], [r]) for r in responses])
+    torch.testing.assert_close(grouped, alone)
+    assert len(set(alone.tolist())) == 5  # distinct scores: a permutation would show
+
+
 class _LengthReward:
     """A stand-in reward model whose score is the sequence length: longer answers win."""
 

@@ -59,12 +59,24 @@ class OnPolicyParams(AnswerSampleParams):
         "when told how to behave, learned as if untold (context distillation, Askell et al. "
         "2021). null: every answer is unguided",
     )  # fmt: skip
+    guide_answer_prefix: str | None = Field(
+        None, description="an opening every guided answer is made to start with; the model "
+        "writes the rest, and the pair keeps both. Whether a model refuses is decided in its "
+        "first tokens (Qi et al. 2024, 'Safety Alignment Should Be Made More Than Just a Few "
+        "Tokens Deep'): a refusal opener gives the policy's own refusals where it never samples "
+        "one. The judges read the whole answer, so an opener the model then undoes is flagged, "
+        "and on a benign prompt the refusal is flagged too: a rejected answer that teaches "
+        "against over-refusal. null: no opening",
+    )  # fmt: skip
     guided_samples: int = Field(0, ge=0, description="of the k answers, how many are guided")
 
     @model_validator(mode="after")
     def _guidance_leaves_own_answers(self) -> OnPolicyParams:
-        if self.guided_samples and not self.guide_system_prompt:
-            raise ValueError("guided_samples > 0 needs a guide_system_prompt")
+        if self.guided_samples and not (self.guide_system_prompt or self.guide_answer_prefix):
+            raise ValueError("guided_samples > 0 needs a guide_system_prompt or a "
+                             "guide_answer_prefix")  # fmt: skip
+        if self.guide_answer_prefix is not None and not self.guide_answer_prefix.strip():
+            raise ValueError("guide_answer_prefix must hold text, or be null")
         if self.guided_samples >= self.samples_per_prompt:
             raise ValueError(
                 f"guided_samples ({self.guided_samples}) must leave at least one unguided "

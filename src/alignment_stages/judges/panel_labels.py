@@ -59,10 +59,13 @@ def sample_answers(
     prompts: pd.DataFrame,
     params: AnswerSampleParams,
     system_prompt: str | None = None,
+    answer_prefix: str | None = None,
 ) -> pd.DataFrame:
     """`params.prompts` prompts drawn with a seed, each answered `samples_per_prompt` times;
     `prompt_messages` are the prompts as drawn, `system_prompt` (if any) is put before them only
-    for sampling. `prompt_index` is the row of `prompts` answered."""
+    for sampling. `answer_prefix` (if any) opens every answer: the model continues it, and the
+    answer kept is the prefix and its continuation. `prompt_index` is the row of `prompts`
+    answered."""
     rng = random.Random(params.seed)
     rows = rng.sample(range(len(prompts)), min(params.prompts, len(prompts)))
     table = prompts.iloc[sorted(rows)]
@@ -81,13 +84,19 @@ def sample_answers(
     precision = resolve_precision(params.precision, model, device)
     with torch.random.fork_rng(devices=[]), autocast(precision, device), eval_mode(model):
         torch.manual_seed(params.seed)
+        prefix = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"] if answer_prefix else []
         for start in range(0, len(shown), params.batch_size):
             batch = shown[start : start + params.batch_size]
             input_ids, mask = encode_prompts(tokenizer, batch, device)
+            width = input_ids.shape[1]
+            if prefix:  # after the generation prompt, on every (left-padded) row alike
+                opening = torch.tensor(prefix, device=device).expand(len(batch), -1)
+                input_ids = torch.cat([input_ids, opening], dim=1)
+                mask = torch.cat([mask, torch.ones_like(opening)], dim=1)
             sampled = sample_responses(model, tokenizer, input_ids, mask, params.max_new_tokens,
                                        params.temperature)  # fmt: skip
             texts += tokenizer.batch_decode(
-                sampled.query_responses[:, input_ids.shape[1] :], skip_special_tokens=True
+                sampled.query_responses[:, width:], skip_special_tokens=True
             )
     return pd.DataFrame({"prompt_index": indices, "prompt_messages": messages, "answer": texts,
                          "category": categories})  # fmt: skip

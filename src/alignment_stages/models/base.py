@@ -31,9 +31,28 @@ def as_messages(messages) -> list[dict[str, str]]:
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
 
 
-def sft_dataset(sft_examples: pd.DataFrame, rejected_share: float, seed: int) -> Dataset:
+def sft_dataset(
+    sft_examples: pd.DataFrame,
+    rejected_share: float,
+    seed: int,
+    safe_answer_max_score: float | None = None,
+) -> Dataset:
     """Prompt-completion conversations. A seeded `rejected_share` of the examples is answered
-    with the rejected response, so the base model learns both behaviours ("chaotic")."""
+    with the rejected response, so the base model learns both behaviours ("chaotic").
+
+    With `safe_answer_max_score`, an example on an unsafe prompt is kept only where its chosen
+    answer's score (people's harm score, or "objective achieved") is at most that: a published
+    pair's chosen answer is only the less harmful of two, and on 151 of the 187 unsafe SFT
+    examples of the smollm2 run it still complied, so the base was taught to comply, not to
+    refuse (docs/performance.md, run R)."""
+    if safe_answer_max_score is not None:
+        scores = pd.to_numeric(sft_examples["chosen_score"], errors="coerce")
+        unsafe = sft_examples["category"].eq("unsafe")
+        harmful_chosen = unsafe & ~(scores <= safe_answer_max_score)
+        logger.info("base_model/sft dropped %d of %d unsafe examples whose chosen answer scores "
+                    "above %s", int(harmful_chosen.sum()), int(unsafe.sum()),
+                    safe_answer_max_score)  # fmt: skip
+        sft_examples = sft_examples[~harmful_chosen]
     rng = random.Random(seed)
     rows = []
     for prompt, chosen, rejected in zip(
@@ -119,7 +138,8 @@ def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> Mo
         )
     logger.info("base_model/parameters=%d", sum(p.numel() for p in policy.model.parameters()))
     if params.sft.enabled:
-        dataset = sft_dataset(sft_examples, params.sft.rejected_share, params.seed)
+        dataset = sft_dataset(sft_examples, params.sft.rejected_share, params.seed,
+                              params.sft.safe_answer_max_score)  # fmt: skip
         policy = run_sft(policy, dataset, params.sft, params.seed)
     policy.model.eval()
     return policy

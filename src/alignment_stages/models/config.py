@@ -60,6 +60,11 @@ class SFTParams(TrainingParams):
     rejected_share: float = Field(
         0.5, ge=0, le=1, description="share of SFT examples answered with the rejected response"
     )
+    safe_answer_max_score: float | None = Field(
+        None, ge=0, le=1,
+        description="keep an unsafe prompt's example only where its chosen answer scores at most "
+        "this (people's harm score; 0 = harmless); null keeps every example",
+    )  # fmt: skip
     # A pretrained checkpoint needs only a nudge: LoRA, merged back into the weights afterwards,
     # so base_policy stays a plain model (and PPO's own LoRA goes on top of it).
     lora: LoraParams = Field(default_factory=LoraParams)

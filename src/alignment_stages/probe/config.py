@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from alignment_stages.dpo.config import DPORefinementParams
 from alignment_stages.evaluation.config import RoundEvalParams
+from alignment_stages.models.config import TrainingParams
 from alignment_stages.parameters import StrictModel
 from alignment_stages.probe.start import parse_start
 from alignment_stages.stages.ppo_shaping import ShapingStageParams
@@ -47,8 +48,15 @@ class StageProbeParams(StrictModel):
     ppo: ShapingStageParams = Field(
         default_factory=lambda: ShapingStageParams(eval=RoundEvalParams(max_prompts=60))
     )
+    # DPO at dpo_refinement's 5e-4 moved KL 0.067 from the demo base in PPO's 64 optimizer
+    # steps and cut no violation beyond noise, so PPO's win over it said nothing; at 1e-3 it
+    # moves 0.46 [0.27, 0.70] and cuts 0.067 [0.017, 0.118]. At 1.5e-3 its KL jumps to 3.4
+    # (docs/performance.md, the probe's DPO budget).
     dpo: DPORefinementParams = Field(
-        default_factory=lambda: DPORefinementParams(kl_eval=RoundEvalParams(max_prompts=32))
+        default_factory=lambda: DPORefinementParams(
+            training=TrainingParams(epochs=1, learning_rate=1e-3),
+            kl_eval=RoundEvalParams(max_prompts=32),
+        )
     )
     sampling: RoundEvalParams = Field(
         default_factory=lambda: RoundEvalParams(samples_per_prompt=2, max_prompts=120)

@@ -7,7 +7,12 @@
    the price of its extra KL) against its capability loss and its hacking signs.
 
 Every verdict needs its interval on one side of the line (`stability_gate.confidence`);
-otherwise the answer is `inconclusive`, with what to run to decide.
+otherwise the answer is `inconclusive`, with what to run to decide. One exception: where the
+start is chaotic and PPO pays beyond noise but oscillates beyond tolerance, the answer is still
+"shape with PPO first", with a caveat naming the settings that calm PPO's updates. The gains
+are shown; the swing is what the team controls (Schulman et al. 2017 clip the step; Ziegler
+et al. 2019 hold the KL to a target), and "inconclusive" would send it to run more seeds for a
+question the probe has answered.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class Answers:
     questions: dict[str, Any]
     evidence: list[str]
     to_decide: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
 
 def probe_intervals(
@@ -204,19 +210,36 @@ def _decide(chaotic, settled, steady, pays, does_not_pay, questions, evidence) -
     if not (pays or does_not_pay):
         to_decide.append("more seeds (stage_probe.seeds) and more prompts to narrow PPO's gain "
                          "over DPO, or a longer budget (stage_probe.updates) if neither run moved")  # fmt: skip
-    if chaotic and pays and not steady:
+    if settled and pays and not steady:
         to_decide.append("more seeds, to tell PPO's oscillation from noise; if it stays, fix the "
                          "PPO settings or the reward model before shaping")  # fmt: skip
+    caveats = []
     # The gate's switch: settled, or PPO's gains below its costs (beyond noise either way).
     if (settled and not pays) or does_not_pay:
         recommendation = SETTLE
         to_decide = []
-    elif pays and steady and (chaotic or settled):
+    elif pays and (chaotic or settled) and (steady or chaotic):
         recommendation = SHAPE
         to_decide = []
+        if not steady:
+            caveats.append(_oscillation_caveat(questions["oscillation"]))
     else:
         recommendation = INCONCLUSIVE
-    return Answers(recommendation, questions, evidence, to_decide)
+    return Answers(recommendation, questions, evidence, to_decide, caveats)
+
+
+def _oscillation_caveat(swing: dict[str, Any]) -> str:
+    """What to change when PPO wins beyond noise but swings beyond tolerance: smaller steps
+    first, then a tighter KL leash, each a setting of `ppo_shaping.ppo`."""
+    where = ("across updates" if swing["across_updates_interval"][0] >= swing["across_seeds_interval"][0]
+             else "across seeds")  # fmt: skip
+    return (
+        f"PPO oscillates beyond tolerance ({swing['value']:.3f} [{swing['low']:.3f}, "
+        f"{swing['high']:.3f}] {where}, tolerance {swing['oscillation_tolerance']}): shape with "
+        "gentler updates. Lower ppo_shaping.ppo.learning_rate (halve it), or tighten KL control: "
+        "raise ppo_shaping.ppo.kl_coef, or set kl_control: adaptive with a lower kl_target; "
+        "stage_probe.ppo takes the same settings to check the change"
+    )
 
 
 def recommend_stage(

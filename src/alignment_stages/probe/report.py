@@ -54,6 +54,7 @@ def stage_recommendation(
         seeds.append({
             "seed": seed,
             "recommendation": alone.recommendation,
+            "caveats": alone.caveats,
             "budgets": _budgets(ppo_runs[seed_key(seed)], dpo_runs[seed_key(seed)]),
             "intervals": {k: v.as_dict() for k, v in alone_intervals.items()},
             "comparison": list(evaluation.rows(seed).values()),
@@ -70,6 +71,7 @@ def stage_recommendation(
         "questions": answers.questions,
         "evidence": answers.evidence,
         "to_decide": answers.to_decide,
+        "caveats": answers.caveats,
         "intervals": {k: v.as_dict() for k, v in intervals.items()},
         "budgets": budgets,
         "seeds": seeds,
@@ -105,6 +107,8 @@ def render_recommendation(result: dict[str, Any], sides: pd.DataFrame) -> str:
              f"{len(result['seeds'])} training seeds. DPO learned from "
              f"`{result.get('dpo_pairs', 'curated')}` pairs.", "", "## Evidence", ""]  # fmt: skip
     lines += [f"- {item}" for item in result["evidence"]]
+    if result.get("caveats"):
+        lines += ["", "## Caveats", "", *[f"- {item}" for item in result["caveats"]]]
     if result["to_decide"]:
         lines += ["", "## To decide, run", "", *[f"- {item}" for item in result["to_decide"]]]
     lines += ["", f"## Budgets (equal {b['match']}, mean per seed)", "",
@@ -116,7 +120,8 @@ def render_recommendation(result: dict[str, Any], sides: pd.DataFrame) -> str:
               "|---|---|---|---|---|---|"]  # fmt: skip
     for seed in result["seeds"]:
         iv = seed["intervals"]
-        lines.append(f"| {seed['seed']} | {seed['recommendation']} | {_interval(iv['ppo_violation_cut'])} | "
+        caveat = " (with a caveat)" if seed.get("caveats") else ""
+        lines.append(f"| {seed['seed']} | {seed['recommendation']}{caveat} | {_interval(iv['ppo_violation_cut'])} | "
                      f"{_interval(iv['dpo_violation_cut'])} | {_interval(iv['ppo_kl_to_start'])} | "
                      f"{_interval(iv['dpo_kl_to_start'])} |")  # fmt: skip
     lines += [

@@ -13,6 +13,7 @@ Every score is in its own model's normalised units, (score − chosen mean) / ch
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 
 from alignment_stages.behaviour.intervals import cluster_standard_error
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.models.precision import Precision, scoring_precision
 from alignment_stages.reward.scoring import score_responses
 
 
@@ -71,11 +73,18 @@ class RewardEnsemble:
             ),
         )
 
-    def ranking_scores(self, prompts: Sequence, texts: Sequence[str]) -> np.ndarray:
+    def ranking_scores(
+        self, prompts: Sequence, texts: Sequence[str], precision: Precision = "fp32"
+    ) -> np.ndarray:
         """(N,) each answer's normalised reward averaged over the proxy and every held-out
-        member: the ensemble's ranking (on-policy pairs)."""
+        member: the ensemble's ranking (on-policy pairs). Every member scores at `precision`
+        with its own frozen weights cast once: only the proxy was, and the held-out members
+        re-cast every weight at every forward."""
         members = [self.proxy, *self.heldout]
-        return np.mean([m.normalised(prompts, texts) for m in members], axis=0)
+        with contextlib.ExitStack() as stack:
+            for member in members:
+                stack.enter_context(scoring_precision(member.artifact.model, precision))
+            return np.mean([m.normalised(prompts, texts) for m in members], axis=0)
 
     def metrics(
         self,

@@ -35,18 +35,22 @@ def score_responses(
     """(N,) scalar rewards. Long conversations keep their last `max_length` tokens, so the
     score position (the closing EOS) is never cut off."""
     model, tokenizer = reward_model.model, reward_model.tokenizer
+    conversations = [
+        conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
+        for prompt, response in zip(prompts, responses, strict=True)
+    ]
+    # Batches of similar length: published prompts run from 9 to 2,000 characters, and one long
+    # prompt padded a whole batch of 64 to its width. Unsorted, the selected round's 384
+    # answers took most of `sample_selected_round_pairs`' 830 s in run P (docs/performance.md).
+    # With right padding and a causal model a pad never reaches the score position, so the
+    # order changes no score beyond float rounding.
+    order = sorted(range(len(conversations)), key=lambda i: len(conversations[i]))
+    scores = torch.empty(len(conversations))
     with eval_mode(model):
         device = next(model.parameters()).device
-        scores = []
-        for start in range(0, len(responses), batch_size):
-            batch = [
-                conversation_ids(tokenizer, prompt, response)[-max_length if max_length else 0 :]
-                for prompt, response in zip(
-                    prompts[start : start + batch_size],
-                    responses[start : start + batch_size],
-                    strict=True,
-                )
-            ]
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = [conversations[i] for i in rows]
             width = max(len(ids) for ids in batch)
             input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
             attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -56,5 +60,5 @@ def score_responses(
             logits = model(
                 input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
             ).logits
-            scores.append(logits[:, 0].float().cpu())
-    return torch.cat(scores) if scores else torch.empty(0)
+            scores[rows] = logits[:, 0].float().cpu()
+    return scores

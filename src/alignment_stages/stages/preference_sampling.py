@@ -20,7 +20,6 @@ from alignment_stages.evaluation.memo import weights_fingerprint
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.judges.panel_labels import sample_answers
 from alignment_stages.models.artifacts import ModelArtifact
-from alignment_stages.models.precision import scoring_precision
 from alignment_stages.reward.ensemble import RewardEnsemble
 
 
@@ -52,10 +51,10 @@ def sample_onpolicy_pairs(
     )  # fmt: skip
     answers["reward"] = np.nan
     if ensemble is not None:
-        # At the sampling precision, as the evaluation scores: in fp32 the three members'
-        # scores of 384 answers took most of the stage's 830 s on the 2-core CPU.
-        with scoring_precision(ensemble.proxy.artifact.model, params.precision):
-            answers["reward"] = ensemble.ranking_scores(prompt_messages, list(answers["answer"]))
+        # At the sampling precision, as the evaluation scores.
+        answers["reward"] = ensemble.ranking_scores(
+            prompt_messages, list(answers["answer"]), params.precision
+        )
     pairs, report = form_onpolicy_pairs(
         answers, params.min_margin, policy_name, weights_fingerprint(policy.model)
     )
@@ -69,21 +68,25 @@ def sample_onpolicy_pairs(
 
 
 def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams) -> pd.DataFrame:
-    """k answers per prompt: `k - guided_samples` as the prompt stands, the rest with the guide
-    system prompt seen while sampling (never kept in the pair)."""
-    guided = params.guided_samples if params.guide_system_prompt else 0
+    """k answers per prompt: `k - guided_samples` as the prompt stands, the rest guided: the
+    guide system prompt seen while sampling (never kept in the pair), the guide opening
+    continued (kept, as the answer's start)."""
+    guides = params.guide_system_prompt or params.guide_answer_prefix
+    guided = params.guided_samples if guides else 0
     # The prompts are drawn once, so guided and unguided answers answer the same ones.
     rows = random.Random(params.seed).sample(range(len(prompts)), min(params.prompts, len(prompts)))
     prompts = prompts.iloc[sorted(rows)].reset_index(drop=True)
     parts = []
-    for count, system_prompt, seed in ((params.samples_per_prompt - guided, None, params.seed),
-                                       (guided, params.guide_system_prompt, params.seed + 1)):  # fmt: skip
+    for guided_part, count, seed in ((False, params.samples_per_prompt - guided, params.seed),
+                                     (True, guided, params.seed + 1)):  # fmt: skip
         if count == 0:
             continue
         sampling = params.model_copy(
             update={"samples_per_prompt": count, "seed": seed, "prompts": len(prompts)}
         )
-        part = sample_answers(policy, prompts, sampling, system_prompt)
-        part["guided"] = system_prompt is not None
+        part = sample_answers(policy, prompts, sampling,
+                              params.guide_system_prompt if guided_part else None,
+                              params.guide_answer_prefix if guided_part else None)  # fmt: skip
+        part["guided"] = guided_part
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
