@@ -156,7 +156,8 @@ def test_both_judges_rates_per_round_and_per_stage(smollm2_run):
 
 def test_dpo_settles_on_the_selected_rounds_own_answers(smollm2_run):
     """On-policy pairs are formed from the round the gate selected, carry that policy's weights
-    fingerprint, and DPO (`pairs: mixed`) trains on them beside the curated ones."""
+    fingerprint, and DPO (`pairs: onpolicy`, as shipped) trains on them alone. Guided answers
+    open with the guide opening, kept in the pair."""
     pairs = smollm2_run.load("onpolicy_pairs")
     report = smollm2_run.load("onpolicy_report")
     assert len(pairs) > 0 and report["pairs"] == len(pairs)
@@ -168,9 +169,13 @@ def test_dpo_settles_on_the_selected_rounds_own_answers(smollm2_run):
     assert set(pairs["policy_weights"]) == {weights_fingerprint(start.model)}
     assert set(pairs["policy"]) == {gate["selected_checkpoint"]}
     history = smollm2_run.load("dpo_history")
-    assert history["pairs"].iloc[-1] == "mixed"
-    assert history["onpolicy_pairs_count"].iloc[-1] == len(pairs)
-    assert history["pairs_count"].iloc[-1] == len(pairs) + len(smollm2_run.load("preference_train"))
+    assert history["pairs"].iloc[-1] == "onpolicy"
+    assert history["onpolicy_pairs_count"].iloc[-1] == history["pairs_count"].iloc[-1] == len(pairs)
+    assert report["guided_answers"] == 6 * 2  # 2 of the 4 answers to each of the 6 prompts
+    guided = pd.concat(
+        [pairs.loc[pairs[f"{side}_guided"], side] for side in ("chosen", "rejected")]
+    )
+    assert guided.str.startswith("I can't help with that.").all()
     base_report = smollm2_run.load("onpolicy_base_report")
     assert base_report["policy"] == "base_policy" and base_report["ranked_by"] == "judges"
 

@@ -67,7 +67,9 @@ def test_from_the_demo_base_every_seed_says_shape_with_ppo_first(from_base):
     chaos = result["questions"]["chaotic"]["violation_rate"]
     assert chaos["low"] > result["questions"]["chaotic"]["chaos_threshold"]  # beyond noise
     assert result["intervals"]["ppo_net_gain_over_dpo"]["low"] > 0  # PPO pays, beyond noise
-    assert [result["recommendation"]] + [s["recommendation"] for s in result["seeds"]] == [SHAPE] * 4
+    assert [result["recommendation"]] + [s["recommendation"] for s in result["seeds"]] == [
+        SHAPE
+    ] * 4
     oscillation = result["questions"]["oscillation"]
     if oscillation["low"] > oscillation["oscillation_tolerance"]:
         [caveat] = result["caveats"]

@@ -84,7 +84,9 @@ def sample_answers(
     precision = resolve_precision(params.precision, model, device)
     with torch.random.fork_rng(devices=[]), autocast(precision, device), eval_mode(model):
         torch.manual_seed(params.seed)
-        prefix = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"] if answer_prefix else []
+        prefix = (
+            tokenizer(answer_prefix, add_special_tokens=False)["input_ids"] if answer_prefix else []
+        )
         for start in range(0, len(shown), params.batch_size):
             batch = shown[start : start + params.batch_size]
             input_ids, mask = encode_prompts(tokenizer, batch, device)
