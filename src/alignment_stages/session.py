@@ -3,7 +3,8 @@ and the checks every run gets before its first node:
 
 - a `--params` block that no pipeline reads is refused, naming the closest block;
 - `ParallelRunner` is refused for pipelines whose nodes hand models over in memory;
-- `probe_start_policy` is registered as the model `stage_probe.start` names (`ResolveProbeStart`).
+- `probe_start_policy` is registered as the model `stage_probe.start` names (`ResolveProbeStart`);
+- settings of two stages that cannot both hold are refused (`RefuseContradictoryParameters`).
 
 With the variable unset, both classes here change nothing else. With it set:
 
@@ -34,6 +35,7 @@ from kedro.runner import ParallelRunner
 from pydantic import BaseModel
 
 from alignment_stages.datasets.start_policy import PROBE_START, start_dataset
+from alignment_stages.evaluation.config import EvaluationParams, check_raw_checkpoint
 from alignment_stages.parameters import check_override_blocks
 from alignment_stages.ppo.checkpoint import RoundCheckpoints
 from alignment_stages.probe.config import StageProbeParams
@@ -223,6 +225,24 @@ class ResolveProbeStart:
             params.start, catalog, Path(run_params.get("project_path") or ".")
         )
         logger.info("stage_probe starts from %s", params.start)
+
+
+class RefuseContradictoryParameters:
+    """Settings of two stages that cannot both hold, refused before the first node instead of
+    where the second stage meets them: `evaluation.raw_checkpoint` without
+    `base_model.pretrained` used to fail at the evaluation, after the whole run had trained.
+    Registered in `settings.HOOKS`."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        blocks = {"params:evaluation", "params:base_model"}
+        if any(blocks <= set(node.inputs) for node in pipeline.nodes):
+            # Kedro hands a block over validated where a node's signature names its model.
+            evaluation = EvaluationParams.model_validate(
+                _as_json(catalog.load("params:evaluation"))
+            )
+            base_model = _as_json(catalog.load("params:base_model"))
+            check_raw_checkpoint(evaluation, base_model.get("pretrained", ""))
 
 
 class RefuseMismatchedResume:

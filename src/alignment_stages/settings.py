@@ -5,6 +5,7 @@ https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration""
 from alignment_stages.mlflow_hook import TrackRunInMlflow
 from alignment_stages.session import (
     LogNodeUsage,
+    RefuseContradictoryParameters,
     RefuseMismatchedResume,
     ResolveProbeStart,
     RewritePinnedOutputs,
@@ -23,6 +24,7 @@ HOOKS = (
     RewritePinnedOutputs(),
     LogNodeUsage(),
     ResolveProbeStart(),
+    RefuseContradictoryParameters(),
     TrackRunInMlflow(),
     RefuseMismatchedResume(),
 )

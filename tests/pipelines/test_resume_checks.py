@@ -107,3 +107,20 @@ def test_a_resume_on_a_newer_base_policy_is_refused_naming_both_versions(killed_
          load_versions={"base_policy": first_base})  # fmt: skip
     folder = killed_project / "data" / "06_models" / "ppo_checkpoints" / RUN_VERSION / "ppo_checkpoints"  # fmt: skip
     assert RoundCheckpoints(folder).completed_rounds() == [1, 2]
+
+
+def test_a_raw_checkpoint_without_a_pretrained_base_is_refused_before_any_node(tmp_path):
+    """evaluation.raw_checkpoint evaluates base_model.pretrained as loaded; the demo's tiny base
+    has none. The run stops before curation, not after an hour of training."""
+    from kedro.framework.session import KedroSession
+
+    project = make_project(tmp_path)
+    write_demo_files(project / "data" / "01_raw" / "preferences")
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env="smoke", runtime_params={"evaluation": {"raw_checkpoint": True}}
+    ) as session:
+        with pytest.raises(ValueError, match="raw_checkpoint needs base_model.pretrained"):
+            session.run(pipeline_names=["full_alignment"])
+    assert not (project / "data" / "05_model_input").exists()
+    assert not (project / "data" / "03_primary").exists()

@@ -37,3 +37,15 @@ class EvaluationParams(StrictModel):
         False, description="also evaluate `base_model.pretrained` as loaded, before the "
         "pipeline's SFT, as `raw_checkpoint` beside the pipeline's base",
     )  # fmt: skip
+
+
+def check_raw_checkpoint(evaluation: EvaluationParams, pretrained: str) -> None:
+    """`raw_checkpoint` evaluates the checkpoint `base_model.pretrained` loads; the demo's tiny
+    base has none. Checked before the first node (`session.RefuseContradictoryParameters`) and
+    again where the evaluation loads it."""
+    if evaluation.raw_checkpoint and not pretrained:
+        raise ValueError(
+            "evaluation.raw_checkpoint needs base_model.pretrained: the demo's tiny base has no "
+            "checkpoint before its own training. Set evaluation.raw_checkpoint: false, or name "
+            "a checkpoint in base_model.pretrained"
+        )

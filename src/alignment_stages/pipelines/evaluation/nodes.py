@@ -10,7 +10,7 @@ from alignment_stages.evaluation.compare import (
     render_evaluation_report,
     stage_charts,
 )
-from alignment_stages.evaluation.config import EvaluationParams
+from alignment_stages.evaluation.config import EvaluationParams, check_raw_checkpoint
 from alignment_stages.evaluation.protocol import EvalProtocol
 from alignment_stages.gate.config import StabilityGateParams
 from alignment_stages.judges.config import JudgesParams
@@ -41,11 +41,7 @@ def evaluate_stages(
     policies = {"base": base_policy}
     if params.raw_checkpoint:
         # The checkpoint as shipped, before the pipeline's SFT: what the stages started from.
-        if not base_model.pretrained:
-            raise ValueError(
-                "evaluation.raw_checkpoint needs base_model.pretrained: the demo's tiny base "
-                "has no checkpoint before its own training"
-            )
+        check_raw_checkpoint(params, base_model.pretrained)
         policies["raw_checkpoint"] = load_pretrained_policy(base_model)
     policies["ppo"] = ppo_policy
     # After a rollback, the round the gate went back to is compared too: beside the hacked last
