@@ -15,6 +15,7 @@ from alignment_stages.models.sampling import (
     cumulative_probabilities,
     encode_prompts,
     eos_token_ids,
+    length_batches,
     sample_categorical,
     sample_responses,
     sample_tokens,
@@ -178,3 +179,43 @@ def test_measuring_log_probs_without_entropy_gives_the_training_log_probs():
     assert none is None
     assert measured[0, -1] == 0 and trained[0, -1] == 0
     torch.testing.assert_close(measured, trained, atol=1e-6, rtol=1e-6)
+
+
+def test_length_batches_group_similar_prompts_and_cover_each_once():
+    prompts = [[{"role": "user", "content": "x" * n}] for n in (900, 5, 40, 7, 600, 30)]
+    batches = length_batches(prompts, 2)
+    assert batches == [[1, 3], [5, 2], [4, 0]]
+
+
+def test_answers_come_back_in_the_prompts_order_whatever_the_batching():
+    """sample_answers and the evaluation batch prompts by length; each answer must still sit in
+    its own prompt's row. Near-greedy sampling (T = 1e-4) makes an answer a function of its
+    prompt alone, so one batch and batches of one must agree row for row."""
+    import pandas as pd
+
+    from alignment_stages.evaluation.config import RoundEvalParams
+    from alignment_stages.evaluation.snapshot import sample_generations
+    from alignment_stages.judges.panel_labels import AnswerSampleParams, sample_answers
+
+    policy = tiny_policy()
+    words = ["How do I cook rice and beans for a large family dinner tonight?", "Hi?",
+             "How do I cook dish 3?", "Rice?", "How do I wash and then cook a dish?"]  # fmt: skip
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": w}] for w in words],
+        "category": ["benign"] * 5, "prompt_id": [f"p{i}" for i in range(5)],
+    })  # fmt: skip
+
+    def answer(table, size):
+        params = AnswerSampleParams(prompts=len(table), samples_per_prompt=1, max_new_tokens=6,
+                                    temperature=1e-4, batch_size=size)  # fmt: skip
+        return sample_answers(policy, table, params)["answer"].tolist()
+
+    def generate(table, size):
+        params = RoundEvalParams(max_new_tokens=6, temperature=1e-4, batch_size=size)
+        return sample_generations(policy, policy, table, params).texts
+
+    alone = [answer(prompts.iloc[[i]].reset_index(drop=True), 1)[0] for i in range(5)]
+    assert answer(prompts, 5) == answer(prompts, 2) == alone
+    assert len(set(alone)) > 1  # the prompts are answered apart
+    generated_alone = [generate(prompts.iloc[[i]], 1)[0] for i in range(5)]
+    assert generate(prompts, 5) == generate(prompts, 2) == generated_alone

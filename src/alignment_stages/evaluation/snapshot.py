@@ -21,6 +21,7 @@ from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.sampling import (
     encode_prompts,
     eos_token_ids,
+    length_batches,
     sample_responses,
     unsampled_token_ids,
 )
@@ -59,12 +60,14 @@ def sample_generations(
     model, tokenizer = policy.model, policy.tokenizer
     device = next(model.parameters()).device
     banned = unsampled_token_ids(tokenizer, eos_token_ids(model, tokenizer))
-    batches = range(0, len(out.prompts), params.batch_size)
+    batches = length_batches(out.prompts, params.batch_size)
+    n = len(out.prompts)
+    texts, has_eos, lengths, kl = [""] * n, [False] * n, [0] * n, [0.0] * n
     precision = resolve_precision(params.precision, model, device)
     with torch.random.fork_rng(devices=[]), autocast(precision, device), eval_mode(model):
         torch.manual_seed(params.seed)
-        for start in tqdm(batches, desc="evaluation sampling", unit="batch"):
-            batch = out.prompts[start : start + params.batch_size]
+        for rows in tqdm(batches, desc="evaluation sampling", unit="batch"):
+            batch = [out.prompts[i] for i in rows]
             input_ids, prompt_mask = encode_prompts(tokenizer, batch, device)
             sampled = sample_responses(
                 model, tokenizer, input_ids, prompt_mask, params.max_new_tokens, params.temperature
@@ -82,10 +85,10 @@ def sample_generations(
                     params.temperature, banned, entropy=False,
                 )[0]
             )  # fmt: skip
-            out.texts += tokenizer.batch_decode(
-                query_responses[:, context:], skip_special_tokens=True
-            )
-            out.has_eos += sampled.has_eos.tolist()
-            out.lengths += response_mask.sum(-1).tolist()
-            out.kl_to_base += ((sampled.logprobs - base_logp) * response_mask).sum(-1).tolist()
+            decoded = tokenizer.batch_decode(query_responses[:, context:], skip_special_tokens=True)
+            batch_kl = ((sampled.logprobs - base_logp) * response_mask).sum(-1).tolist()
+            for j, row in enumerate(rows):
+                texts[row], has_eos[row] = decoded[j], bool(sampled.has_eos[j])
+                lengths[row], kl[row] = int(response_mask[j].sum()), batch_kl[j]
+    out.texts, out.has_eos, out.lengths, out.kl_to_base = texts, has_eos, lengths, kl
     return out

@@ -23,7 +23,7 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.modes import eval_mode
 from alignment_stages.models.precision import autocast, resolve_precision
-from alignment_stages.models.sampling import encode_prompts, sample_responses
+from alignment_stages.models.sampling import encode_prompts, length_batches, sample_responses
 from alignment_stages.parameters import StrictModel
 
 LABEL = "panel_agreement"
@@ -78,7 +78,7 @@ def sample_answers(
     shown = messages if system_prompt is None else [
         [{"role": "system", "content": system_prompt}, *m] for m in messages
     ]  # fmt: skip
-    texts: list[str] = []
+    texts: list[str] = [""] * len(shown)
     model, tokenizer = policy.model, policy.tokenizer
     device = next(model.parameters()).device
     precision = resolve_precision(params.precision, model, device)
@@ -87,8 +87,8 @@ def sample_answers(
         prefix = (
             tokenizer(answer_prefix, add_special_tokens=False)["input_ids"] if answer_prefix else []
         )
-        for start in range(0, len(shown), params.batch_size):
-            batch = shown[start : start + params.batch_size]
+        for rows in length_batches(shown, params.batch_size):
+            batch = [shown[i] for i in rows]
             input_ids, mask = encode_prompts(tokenizer, batch, device)
             width = input_ids.shape[1]
             if prefix:  # after the generation prompt, on every (left-padded) row alike
@@ -97,9 +97,11 @@ def sample_answers(
                 mask = torch.cat([mask, torch.ones_like(opening)], dim=1)
             sampled = sample_responses(model, tokenizer, input_ids, mask, params.max_new_tokens,
                                        params.temperature)  # fmt: skip
-            texts += tokenizer.batch_decode(
+            decoded = tokenizer.batch_decode(
                 sampled.query_responses[:, width:], skip_special_tokens=True
             )
+            for row, text in zip(rows, decoded, strict=True):
+                texts[row] = text
     return pd.DataFrame({"prompt_index": indices, "prompt_messages": messages, "answer": texts,
                          "category": categories})  # fmt: skip
 
