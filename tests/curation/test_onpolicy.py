@@ -143,3 +143,28 @@ def test_a_guide_opening_starts_every_guided_answer_and_only_those():
     unguided = OnPolicyParams(prompts=4, samples_per_prompt=2, max_new_tokens=4, batch_size=8)
     _, _, plain = sample_onpolicy_pairs(policy, "base_policy", prompts, unguided, judges)
     assert plain["answer"].tolist() == answers.loc[~answers["guided"], "answer"].tolist()
+
+
+def test_guide_categories_guide_only_those_prompts_and_keep_k_answers_each():
+    """With the opening on unsafe prompts alone, a benign prompt's pair is its own answers, not
+    a forced refusal against them: the same opening on both sides of the category line pulls
+    DPO both ways. Every prompt still has k answers, at its own row."""
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": f"question {i}"}] for i in range(6)],
+        "category": ["unsafe", "benign", "benign", "unsafe", "benign", "benign"],
+    })  # fmt: skip
+    opening = "I can't help with that."
+    params = OnPolicyParams(prompts=6, samples_per_prompt=3, max_new_tokens=3, batch_size=8,
+                            guide_answer_prefix=opening, guided_samples=1,
+                            guide_categories=["unsafe"])  # fmt: skip
+    judges = JudgesParams(regex={"rules": {"unsafe": ["never matches"], "benign": ["never"]}})
+    _, report, answers = sample_onpolicy_pairs(tiny_policy(), "base_policy", prompts, params,
+                                               judges)  # fmt: skip
+    assert answers.groupby("prompt_index").size().eq(3).all() and len(answers) == 18
+    assert (answers["category"] == prompts["category"][answers["prompt_index"]].to_numpy()).all()
+    asked = [m[0]["content"] for m in answers["prompt_messages"]]
+    assert asked == [f"question {i}" for i in answers["prompt_index"]]
+    guided = answers[answers["guided"]]
+    assert set(guided["category"]) == {"unsafe"} and len(guided) == 2
+    assert guided["answer"].str.startswith(opening).all() and report["guided_answers"] == 2
+    assert not answers.loc[~answers["guided"], "answer"].str.startswith(opening).any()

@@ -171,11 +171,14 @@ def test_dpo_settles_on_the_selected_rounds_own_answers(smollm2_run):
     history = smollm2_run.load("dpo_history")
     assert history["pairs"].iloc[-1] == "onpolicy"
     assert history["onpolicy_pairs_count"].iloc[-1] == history["pairs_count"].iloc[-1] == len(pairs)
-    assert report["guided_answers"] == 6 * 2  # 2 of the 4 answers to each of the 6 prompts
+    # 2 of the 4 answers to each unsafe prompt of the 6 (guide_categories: [unsafe])
+    assert report["guided_answers"] % 2 == 0 and report["guided_answers"] <= 6 * 2
     guided = pd.concat(
         [pairs.loc[pairs[f"{side}_guided"], side] for side in ("chosen", "rejected")]
     )
     assert guided.str.startswith("I can't help with that.").all()
+    sides = pairs[pairs["chosen_guided"] | pairs["rejected_guided"]]
+    assert set(sides["category"]) <= {"unsafe"}
     base_report = smollm2_run.load("onpolicy_base_report")
     assert base_report["policy"] == "base_policy" and base_report["ranked_by"] == "judges"
 

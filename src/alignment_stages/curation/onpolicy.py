@@ -69,6 +69,10 @@ class OnPolicyParams(AnswerSampleParams):
         "against over-refusal. null: no opening",
     )  # fmt: skip
     guided_samples: int = Field(0, ge=0, description="of the k answers, how many are guided")
+    guide_categories: list[str] | None = Field(
+        None, description="the prompt categories whose answers are guided; the others' answers "
+        "are all unguided. null: every prompt's",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _guidance_leaves_own_answers(self) -> OnPolicyParams:

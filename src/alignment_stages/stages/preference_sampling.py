@@ -68,25 +68,35 @@ def sample_onpolicy_pairs(
 
 
 def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams) -> pd.DataFrame:
-    """k answers per prompt: `k - guided_samples` as the prompt stands, the rest guided: the
-    guide system prompt seen while sampling (never kept in the pair), the guide opening
-    continued (kept, as the answer's start)."""
+    """k answers per prompt: `k - guided_samples` as the prompt stands, the rest guided on the
+    prompts of `guide_categories` (all, when null) and unguided on the others: the guide system
+    prompt seen while sampling (never kept in the pair), the guide opening continued (kept, as
+    the answer's start)."""
     guides = params.guide_system_prompt or params.guide_answer_prefix
     guided = params.guided_samples if guides else 0
     # The prompts are drawn once, so guided and unguided answers answer the same ones.
     rows = random.Random(params.seed).sample(range(len(prompts)), min(params.prompts, len(prompts)))
     prompts = prompts.iloc[sorted(rows)].reset_index(drop=True)
+    categories = params.guide_categories
+    eligible = (prompts["category"].isin(categories) if categories is not None
+                else pd.Series(True, index=prompts.index)).to_numpy()  # fmt: skip
     parts = []
-    for guided_part, count, seed in ((False, params.samples_per_prompt - guided, params.seed),
-                                     (True, guided, params.seed + 1)):  # fmt: skip
+    for second, count, seed in ((False, params.samples_per_prompt - guided, params.seed),
+                                (True, guided, params.seed + 1)):  # fmt: skip
         if count == 0:
             continue
-        sampling = params.model_copy(
-            update={"samples_per_prompt": count, "seed": seed, "prompts": len(prompts)}
-        )
-        part = sample_answers(policy, prompts, sampling,
-                              params.guide_system_prompt if guided_part else None,
-                              params.guide_answer_prefix if guided_part else None)  # fmt: skip
-        part["guided"] = guided_part
-        parts.append(part)
+        for mask, guide in ((eligible, True), (~eligible, False)) if second else ((None, False),):
+            table = prompts if mask is None else prompts[mask].reset_index(drop=True)
+            if table.empty:
+                continue
+            sampling = params.model_copy(
+                update={"samples_per_prompt": count, "seed": seed, "prompts": len(table)}
+            )
+            part = sample_answers(policy, table, sampling,
+                                  params.guide_system_prompt if guide else None,
+                                  params.guide_answer_prefix if guide else None)  # fmt: skip
+            if mask is not None:  # rows of `table` back to rows of `prompts`
+                part["prompt_index"] = np.flatnonzero(mask)[part["prompt_index"].to_numpy()]
+            part["guided"] = guide
+            parts.append(part)
     return pd.concat(parts, ignore_index=True)
