@@ -16,6 +16,7 @@ from alignment_stages.models.sampling import (
     encode_prompts,
     eos_token_ids,
     length_batches,
+    prompt_length_batches,
     sample_categorical,
     sample_responses,
     sample_tokens,
@@ -183,8 +184,8 @@ def test_measuring_log_probs_without_entropy_gives_the_training_log_probs():
 
 def test_length_batches_group_similar_prompts_and_cover_each_once():
     prompts = [[{"role": "user", "content": "x" * n}] for n in (900, 5, 40, 7, 600, 30)]
-    batches = length_batches(prompts, 2)
-    assert batches == [[1, 3], [5, 2], [4, 0]]
+    assert prompt_length_batches(prompts, 2) == [[1, 3], [5, 2], [4, 0]]
+    assert length_batches([3, 1, 2], 2) == [[1, 2], [0]]
 
 
 def test_answers_come_back_in_the_prompts_order_whatever_the_batching():

@@ -21,7 +21,7 @@ from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.sampling import (
     encode_prompts,
     eos_token_ids,
-    length_batches,
+    prompt_length_batches,
     sample_responses,
     unsampled_token_ids,
 )
@@ -60,7 +60,7 @@ def sample_generations(
     model, tokenizer = policy.model, policy.tokenizer
     device = next(model.parameters()).device
     banned = unsampled_token_ids(tokenizer, eos_token_ids(model, tokenizer))
-    batches = length_batches(out.prompts, params.batch_size)
+    batches = prompt_length_batches(out.prompts, params.batch_size)
     n = len(out.prompts)
     texts, has_eos, lengths, kl = [""] * n, [False] * n, [0] * n, [0.0] * n
     precision = resolve_precision(params.precision, model, device)

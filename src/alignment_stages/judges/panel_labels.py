@@ -23,7 +23,7 @@ from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
 from alignment_stages.models.modes import eval_mode
 from alignment_stages.models.precision import autocast, resolve_precision
-from alignment_stages.models.sampling import encode_prompts, length_batches, sample_responses
+from alignment_stages.models.sampling import encode_prompts, prompt_length_batches, sample_responses
 from alignment_stages.parameters import StrictModel
 
 LABEL = "panel_agreement"
@@ -87,7 +87,7 @@ def sample_answers(
         prefix = (
             tokenizer(answer_prefix, add_special_tokens=False)["input_ids"] if answer_prefix else []
         )
-        for rows in length_batches(shown, params.batch_size):
+        for rows in prompt_length_batches(shown, params.batch_size):
             batch = [shown[i] for i in rows]
             input_ids, mask = encode_prompts(tokenizer, batch, device)
             width = input_ids.shape[1]

@@ -36,14 +36,21 @@ def encode_prompts(
     return input_ids.to(device), attention_mask.to(device)
 
 
-def length_batches(prompts: Sequence[Sequence[dict[str, str]]], batch_size: int) -> list[list[int]]:
-    """The indices of `prompts` in batches of similar length (characters of their messages),
-    shortest first. Left padding pads a batch to its longest prompt: the published training
-    prompts run from 9 to 1,982 characters, and 32 of them with one long prompt among them
-    took 96 s to answer 16 tokens each on SmolLM2 (2 cores), padded to 481 tokens
-    (docs/performance.md). Callers put the answers back in the prompts' order."""
-    order = sorted(range(len(prompts)), key=lambda i: sum(len(m["content"]) for m in prompts[i]))
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches of similar length, shortest first. Padding pads a batch to its
+    longest member: the published training prompts run from 9 to 1,982 characters, and 32 of
+    them with one long prompt among them took 96 s to answer 16 tokens each on SmolLM2
+    (2 cores), padded to 481 tokens (docs/performance.md). Callers put the results back in
+    their own order."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def prompt_length_batches(
+    prompts: Sequence[Sequence[dict[str, str]]], batch_size: int
+) -> list[list[int]]:
+    """`length_batches` of chat prompts, by the characters of their messages."""
+    return length_batches([sum(len(m["content"]) for m in p) for p in prompts], batch_size)
 
 
 def eos_token_ids(model, tokenizer) -> list[int]:

@@ -218,7 +218,7 @@ def _decide(chaotic, settled, steady, pays, does_not_pay, questions, evidence) -
     if (settled and not pays) or does_not_pay:
         recommendation = SETTLE
         to_decide = []
-    elif pays and (chaotic or settled) and (steady or chaotic):
+    elif pays and (chaotic or (settled and steady)):
         recommendation = SHAPE
         to_decide = []
         if not steady:

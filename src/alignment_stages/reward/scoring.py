@@ -13,6 +13,7 @@ import torch
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.modes import eval_mode
+from alignment_stages.models.sampling import length_batches
 
 
 def conversation_ids(
@@ -44,12 +45,10 @@ def score_responses(
     # answers took most of `sample_selected_round_pairs`' 830 s in run P (docs/performance.md).
     # With right padding and a causal model a pad never reaches the score position, so the
     # order changes no score beyond float rounding.
-    order = sorted(range(len(conversations)), key=lambda i: len(conversations[i]))
     scores = torch.empty(len(conversations))
     with eval_mode(model):
         device = next(model.parameters()).device
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in length_batches([len(ids) for ids in conversations], batch_size):
             batch = [conversations[i] for i in rows]
             width = max(len(ids) for ids in batch)
             input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)

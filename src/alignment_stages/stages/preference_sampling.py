@@ -78,25 +78,26 @@ def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams
     rows = random.Random(params.seed).sample(range(len(prompts)), min(params.prompts, len(prompts)))
     prompts = prompts.iloc[sorted(rows)].reset_index(drop=True)
     categories = params.guide_categories
-    eligible = (prompts["category"].isin(categories) if categories is not None
-                else pd.Series(True, index=prompts.index)).to_numpy()  # fmt: skip
+    eligible = (prompts["category"].isin(categories).to_numpy() if categories is not None
+                else np.ones(len(prompts), dtype=bool))  # fmt: skip
+    # (prompts answered, guided, answers each, seed): the unguided answers of every prompt, then
+    # the rest, guided where eligible and unguided elsewhere.
+    plan = ((np.ones(len(prompts), dtype=bool), False, params.samples_per_prompt - guided,
+             params.seed),
+            (eligible, True, guided, params.seed + 1),
+            (~eligible, False, guided, params.seed + 1))  # fmt: skip
     parts = []
-    for second, count, seed in ((False, params.samples_per_prompt - guided, params.seed),
-                                (True, guided, params.seed + 1)):  # fmt: skip
-        if count == 0:
+    for mask, guide, count, seed in plan:
+        if count == 0 or not mask.any():
             continue
-        for mask, guide in ((eligible, True), (~eligible, False)) if second else ((None, False),):
-            table = prompts if mask is None else prompts[mask].reset_index(drop=True)
-            if table.empty:
-                continue
-            sampling = params.model_copy(
-                update={"samples_per_prompt": count, "seed": seed, "prompts": len(table)}
-            )
-            part = sample_answers(policy, table, sampling,
-                                  params.guide_system_prompt if guide else None,
-                                  params.guide_answer_prefix if guide else None)  # fmt: skip
-            if mask is not None:  # rows of `table` back to rows of `prompts`
-                part["prompt_index"] = np.flatnonzero(mask)[part["prompt_index"].to_numpy()]
-            part["guided"] = guide
-            parts.append(part)
+        table = prompts[mask].reset_index(drop=True)
+        sampling = params.model_copy(
+            update={"samples_per_prompt": count, "seed": seed, "prompts": len(table)}
+        )
+        part = sample_answers(policy, table, sampling,
+                              params.guide_system_prompt if guide else None,
+                              params.guide_answer_prefix if guide else None)  # fmt: skip
+        part["prompt_index"] = np.flatnonzero(mask)[part["prompt_index"].to_numpy()]
+        part["guided"] = guide
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
