@@ -43,6 +43,33 @@ class LauncherParams(StrictModel):
         return self
 
 
+def category_counts(mix: dict[str, float], prompts: int) -> dict[str, int]:
+    """Prompts per category in a draw of `prompts`: the shares rounded by largest remainder,
+    so the counts always sum to `prompts`."""
+    exact = {category: share * prompts for category, share in mix.items() if share > 0}
+    counts = {category: int(value) for category, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda c: exact[c] - counts[c], reverse=True)
+    for category in by_remainder[: prompts - sum(counts.values())]:
+        counts[category] += 1
+    return {category: counts.get(category, 0) for category in mix}
+
+
+def check_category_mix(mix: dict[str, float], prompts: int, draw: str) -> None:
+    """A `category_mix` (PPO's rollout batches, preference sampling's prompts) is shares that
+    sum to 1 and give every listed category at least one of the `prompts` drawn; `draw` names
+    that draw in the error, with `{prompts}` filled in."""
+    if not mix or any(share < 0 for share in mix.values()):
+        raise ValueError("category_mix needs at least one category and no negative share")
+    if abs(sum(mix.values()) - 1) > 1e-6:
+        raise ValueError(f"category_mix shares must sum to 1, got {sum(mix.values()):.4g}")
+    empty = [c for c, n in category_counts(mix, prompts).items() if n == 0]
+    if empty:
+        raise ValueError(
+            f"category_mix gives {empty} no prompt in {draw.format(prompts=prompts)}: raise "
+            "their share or the number drawn"
+        )
+
+
 class UnknownParameterError(ValueError):
     """A `--params` override names a top-level block that no pipeline reads."""
 

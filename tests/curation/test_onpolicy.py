@@ -92,7 +92,11 @@ def test_the_held_out_judges_labels_are_kept_but_never_form_pairs():
      ({"guided_samples": 1}, "needs a guide_system_prompt or a guide_answer_prefix"),
      ({"guided_samples": 1, "guide_answer_prefix": "  "}, "must hold text"),
      ({"guided_samples": 4, "guide_system_prompt": "Refuse."}, "at least one unguided"),
-     ({"min_margin": -1}, "greater than or equal to 0"), ({"k": 3}, "Extra inputs")],
+     ({"min_margin": -1}, "greater than or equal to 0"), ({"k": 3}, "Extra inputs"),
+     ({"category_mix": {"unsafe": 0.5, "benign": 0.6}}, "must sum to 1"),
+     ({"category_mix": {"unsafe": -0.5, "benign": 1.5}}, "no negative share"),
+     ({"prompts": 4, "category_mix": {"unsafe": 0.1, "benign": 0.9}},
+      r"gives \['unsafe'\] no prompt in 4 prompts")],
 )  # fmt: skip
 def test_bad_sampling_parameters_fail_before_any_sampling(change, complaint):
     with pytest.raises(ValidationError, match=complaint):
@@ -168,3 +172,39 @@ def test_guide_categories_guide_only_those_prompts_and_keep_k_answers_each():
     assert set(guided["category"]) == {"unsafe"} and len(guided) == 2
     assert guided["answer"].str.startswith(opening).all() and report["guided_answers"] == 2
     assert not answers.loc[~answers["guided"], "answer"].str.startswith(opening).any()
+
+
+def test_a_category_mix_draws_each_category_in_its_share():
+    """The uniform draw gives pairs in the training prompts' proportions (a quarter unsafe
+    here); the mix asks for half, drawn with the seed, each prompt once."""
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": f"question {i}"}] for i in range(40)],
+        "category": ["unsafe", "benign", "benign", "benign"] * 10,
+    })  # fmt: skip
+    judges = JudgesParams(regex={"rules": {"unsafe": ["never matches"], "benign": ["never"]}})
+    mixed = OnPolicyParams(prompts=8, samples_per_prompt=2, max_new_tokens=2, batch_size=16,
+                           category_mix={"unsafe": 0.5, "benign": 0.5})  # fmt: skip
+    policy = tiny_policy()
+    _, _, answers = sample_onpolicy_pairs(policy, "base_policy", prompts, mixed, judges)
+    drawn = answers.drop_duplicates("prompt_index")
+    assert drawn["category"].value_counts().to_dict() == {"unsafe": 4, "benign": 4}
+    _, _, again = sample_onpolicy_pairs(policy, "base_policy", prompts, mixed, judges)
+    assert again["prompt_index"].tolist() == answers["prompt_index"].tolist()  # seeded
+    # A category with fewer prompts than its share gives all it has.
+    scarce = OnPolicyParams(prompts=30, samples_per_prompt=2, max_new_tokens=2, batch_size=16,
+                            category_mix={"unsafe": 0.5, "benign": 0.5})  # fmt: skip
+    _, _, answers = sample_onpolicy_pairs(policy, "base_policy", prompts, scarce, judges)
+    assert answers.drop_duplicates("prompt_index")["category"].value_counts().to_dict() == {
+        "unsafe": 10, "benign": 15}
+
+
+def test_a_category_mix_naming_a_missing_category_fails_before_sampling():
+    prompts = pd.DataFrame({
+        "prompt_messages": [[{"role": "user", "content": f"question {i}"}] for i in range(4)],
+        "category": ["benign"] * 4,
+    })  # fmt: skip
+    params = OnPolicyParams(prompts=4, samples_per_prompt=2, max_new_tokens=2, batch_size=8,
+                            category_mix={"unsafe": 0.5, "benign": 0.5})  # fmt: skip
+    with pytest.raises(ValueError, match="asks for 'unsafe' prompts, but the prompts have none"):
+        sample_onpolicy_pairs(tiny_policy(), "base_policy", prompts, params,
+                              JudgesParams(regex={"rules": {"unsafe": ["never"]}}))

@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from alignment_stages.judges.panel_labels import AnswerSampleParams
+from alignment_stages.parameters import check_category_mix
 
 SOURCE_FORMAT = "onpolicy"
 # Why a prompt gave no pair.
@@ -69,6 +70,12 @@ class OnPolicyParams(AnswerSampleParams):
         "against over-refusal. null: no opening",
     )  # fmt: skip
     guided_samples: int = Field(0, ge=0, description="of the k answers, how many are guided")
+    category_mix: dict[str, float] | None = Field(
+        None, description="share of each prompt category among the `prompts` drawn, e.g. "
+        "{unsafe: 0.5, benign: 0.5}, as `ppo.category_mix` shares PPO's batches. A prompt gives "
+        "at most one pair, so a uniform draw gives pairs in the training prompts' proportions "
+        "(28% unsafe in conf/smollm2's). null: a uniform draw",
+    )  # fmt: skip
     guide_categories: list[str] | None = Field(
         None, description="the prompt categories whose answers are guided; the others' answers "
         "are all unguided. null: every prompt's",
@@ -79,6 +86,8 @@ class OnPolicyParams(AnswerSampleParams):
         if self.guided_samples and not (self.guide_system_prompt or self.guide_answer_prefix):
             raise ValueError("guided_samples > 0 needs a guide_system_prompt or a "
                              "guide_answer_prefix")  # fmt: skip
+        if self.category_mix is not None:
+            check_category_mix(self.category_mix, self.prompts, "{prompts} prompts")
         if self.guide_answer_prefix is not None and not self.guide_answer_prefix.strip():
             raise ValueError("guide_answer_prefix must hold text, or be null")
         if self.guided_samples >= self.samples_per_prompt:

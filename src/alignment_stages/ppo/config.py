@@ -7,18 +7,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from alignment_stages.models.config import LoraParams
-from alignment_stages.parameters import LauncherParams, StrictModel
-
-
-def category_counts(mix: dict[str, float], prompts: int) -> dict[str, int]:
-    """Prompts per category in a batch of `prompts`: the shares rounded by largest remainder,
-    so the counts always sum to `prompts`."""
-    exact = {category: share * prompts for category, share in mix.items() if share > 0}
-    counts = {category: int(value) for category, value in exact.items()}
-    by_remainder = sorted(exact, key=lambda c: exact[c] - counts[c], reverse=True)
-    for category in by_remainder[: prompts - sum(counts.values())]:
-        counts[category] += 1
-    return {category: counts.get(category, 0) for category in mix}
+from alignment_stages.parameters import (
+    LauncherParams,
+    StrictModel,
+    category_counts,
+    check_category_mix,
+)
 
 
 class PPOParams(StrictModel):
@@ -123,20 +117,11 @@ class PPOParams(StrictModel):
 
     @model_validator(mode="after")
     def _category_mix_is_shares(self) -> PPOParams:
-        if self.category_mix is None:
-            return self
-        if not self.category_mix or any(share < 0 for share in self.category_mix.values()):
-            raise ValueError("category_mix needs at least one category and no negative share")
-        if abs(sum(self.category_mix.values()) - 1) > 1e-6:
-            raise ValueError(
-                f"category_mix shares must sum to 1, got {sum(self.category_mix.values()):.4g}"
-            )
-        prompts = self.rollout_batch_size // self.samples_per_prompt
-        empty = [c for c, n in category_counts(self.category_mix, prompts).items() if n == 0]
-        if empty:
-            raise ValueError(
-                f"category_mix gives {empty} no prompt in a batch of {prompts} prompts "
-                "(rollout_batch_size / samples_per_prompt): raise their share or the batch"
+        if self.category_mix is not None:
+            check_category_mix(
+                self.category_mix,
+                self.rollout_batch_size // self.samples_per_prompt,
+                "a batch of {prompts} prompts (rollout_batch_size / samples_per_prompt)",
             )
         return self
 

@@ -20,6 +20,7 @@ from alignment_stages.evaluation.memo import weights_fingerprint
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.judges.panel_labels import sample_answers
 from alignment_stages.models.artifacts import ModelArtifact
+from alignment_stages.parameters import category_counts
 from alignment_stages.reward.ensemble import RewardEnsemble
 
 
@@ -75,8 +76,7 @@ def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams
     guides = params.guide_system_prompt or params.guide_answer_prefix
     guided = params.guided_samples if guides else 0
     # The prompts are drawn once, so guided and unguided answers answer the same ones.
-    rows = random.Random(params.seed).sample(range(len(prompts)), min(params.prompts, len(prompts)))
-    prompts = prompts.iloc[sorted(rows)].reset_index(drop=True)
+    prompts = prompts.iloc[_draw_prompts(prompts, params)].reset_index(drop=True)
     categories = params.guide_categories
     eligible = (prompts["category"].isin(categories).to_numpy() if categories is not None
                 else np.ones(len(prompts), dtype=bool))  # fmt: skip
@@ -101,3 +101,22 @@ def _sample(policy: ModelArtifact, prompts: pd.DataFrame, params: OnPolicyParams
         part["guided"] = guide
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def _draw_prompts(prompts: pd.DataFrame, params: OnPolicyParams) -> list[int]:
+    """The rows answered: `params.prompts` drawn with its seed, uniformly or in the shares of
+    `category_mix` (a category with fewer prompts than its share gives all it has)."""
+    rng = random.Random(params.seed)
+    if params.category_mix is None:
+        return sorted(rng.sample(range(len(prompts)), min(params.prompts, len(prompts))))
+    categories = prompts["category"].to_numpy() if "category" in prompts else np.array([])
+    rows: list[int] = []
+    for category, count in category_counts(params.category_mix, params.prompts).items():
+        pool = np.flatnonzero(categories == category).tolist()
+        if count and not pool:
+            raise ValueError(
+                f"preference_sampling.category_mix asks for {category!r} prompts, but the "
+                f"prompts have none (they have {sorted(set(categories)) or 'no categories'})"
+            )
+        rows += rng.sample(pool, min(count, len(pool)))
+    return sorted(rows)
