@@ -195,7 +195,9 @@ def test_a_category_mix_draws_each_category_in_its_share():
                             category_mix={"unsafe": 0.5, "benign": 0.5})  # fmt: skip
     _, _, answers = sample_onpolicy_pairs(policy, "base_policy", prompts, scarce, judges)
     assert answers.drop_duplicates("prompt_index")["category"].value_counts().to_dict() == {
-        "unsafe": 10, "benign": 15}
+        "unsafe": 10,
+        "benign": 15,
+    }
 
 
 def test_a_category_mix_naming_a_missing_category_fails_before_sampling():
@@ -206,5 +208,10 @@ def test_a_category_mix_naming_a_missing_category_fails_before_sampling():
     params = OnPolicyParams(prompts=4, samples_per_prompt=2, max_new_tokens=2, batch_size=8,
                             category_mix={"unsafe": 0.5, "benign": 0.5})  # fmt: skip
     with pytest.raises(ValueError, match="asks for 'unsafe' prompts, but the prompts have none"):
-        sample_onpolicy_pairs(tiny_policy(), "base_policy", prompts, params,
-                              JudgesParams(regex={"rules": {"unsafe": ["never"]}}))
+        sample_onpolicy_pairs(
+            tiny_policy(),
+            "base_policy",
+            prompts,
+            params,
+            JudgesParams(regex={"rules": {"unsafe": ["never"]}}),
+        )

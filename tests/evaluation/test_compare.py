@@ -1,9 +1,12 @@
 """Stage rows: win rate, confidence interval and style consistency by hand."""
 
+import json
+
 import pandas as pd
 import pytest
 
 from alignment_stages.evaluation.compare import paired_deltas, rates_by_group, stage_row
+from alignment_stages.evaluation.memo import generations_from_json, generations_to_json
 from alignment_stages.evaluation.protocol import PolicyEvaluation
 from alignment_stages.evaluation.snapshot import Generations
 
@@ -67,3 +70,30 @@ def test_rates_by_group_split_each_stage_by_category_and_source_with_intervals()
     row = table.set_index(["grouping", "group"]).loc[("category", "unsafe")]
     assert row["prompts"] == 2 and row["samples"] == 4
     assert row["violation_rate_ci_low"] <= 0.75 <= row["violation_rate_ci_high"]
+
+
+def test_rates_by_group_put_the_held_out_judges_rate_beside_the_panels():
+    """Issue-level outcomes are per category and per judge: harmful compliance by the panel
+    PPO saw and by the judges it never saw."""
+    prompts = pd.DataFrame({"prompt_id": ["a", "b"], "category": ["unsafe", "benign"]})
+    generations = Generations(prompt_ids=["a", "a", "b", "b"], prompts=[[]] * 4,
+                              categories=[None] * 4, labels=["ok", "ok", "ok", "violation"],
+                              heldout_labels=["violation", "ok", "ok", "ok"])  # fmt: skip
+    table = rates_by_group({"dpo": PolicyEvaluation({}, generations)}, prompts, seed=0)
+    row = table.set_index(["grouping", "group"]).loc[("category", "unsafe")]
+    assert row["violation_rate"] == 0.0 and row["heldout_violation_rate"] == 0.5
+    assert row["heldout_violation_rate_ci_low"] <= 0.5 <= row["heldout_violation_rate_ci_high"]
+    no_held_out = Generations(prompt_ids=["a", "b"], prompts=[[]] * 2, categories=[None] * 2,
+                              labels=["ok", "ok"])  # fmt: skip
+    table = rates_by_group({"base": PolicyEvaluation({}, no_held_out)}, prompts, seed=0)
+    assert table["heldout_violation_rate"].isna().all()
+
+
+def test_an_evaluation_stored_before_held_out_labels_still_loads_and_a_truncated_one_does_not():
+    generations = Generations(prompt_ids=["a"], prompts=[[]], categories=[None], labels=["ok"])
+    stored = json.loads(generations_to_json(generations))
+    del stored["heldout_labels"]
+    assert generations_from_json(json.dumps(stored)).heldout_labels == []
+    del stored["labels"]
+    with pytest.raises(ValueError, match=r"lacks the generations' fields \['labels'\]"):
+        generations_from_json(json.dumps(stored))

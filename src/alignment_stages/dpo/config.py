@@ -46,3 +46,25 @@ class DPORefinementParams(StrictModel):
         default_factory=lambda: RoundEvalParams(max_prompts=64),
         description="sampling used to measure KL(DPO policy ‖ start policy) after training",
     )
+
+
+class DPOPairsComparisonParams(StrictModel):
+    """`dpo_pairs_comparison`: DPO once more, from the same start policy with the same settings
+    (`dpo_refinement`), on another pair source, both evaluated on the same prompts. On-policy
+    data helps most at some alignment stages and not at others (Sun et al. 2025, "Is on-policy
+    data always the best choice for DPO?"): this measures it on the team's own model."""
+
+    against: PairSource | None = Field(
+        None, description="the second run's pairs; null: curated when dpo_refinement.pairs is "
+        "onpolicy or mixed, onpolicy when it is curated",
+    )  # fmt: skip
+
+    def resolve(self, settled_on: PairSource) -> PairSource:
+        """The second run's pair source, given the one `dpo_refinement` settled on."""
+        against = self.against or ("onpolicy" if settled_on == "curated" else "curated")
+        if against == settled_on:
+            raise ValueError(
+                f"dpo_pairs_comparison.against is {against!r}, the pairs dpo_refinement already "
+                "settled on: name another source (curated, onpolicy or mixed) or leave it null"
+            )
+        return against

@@ -108,17 +108,28 @@ def stage_row(
 GROUPINGS = ("category", "source")
 
 
+# `stage_rates_by_group`: the panel's rate and the held-out judges' (NaN where none is held out).
+GROUP_RATE_COLUMNS = (
+    "policy", "grouping", "group", "prompts", "samples",
+    "violation_rate", "violation_rate_ci_low", "violation_rate_ci_high",
+    "heldout_violation_rate", "heldout_violation_rate_ci_low", "heldout_violation_rate_ci_high",
+)  # fmt: skip
+
+
 def rates_by_group(
     results: Mapping[str, PolicyEvaluation], eval_prompts: pd.DataFrame, seed: int
 ) -> pd.DataFrame:
     """Each stage's violation rate per prompt category (unsafe: compliance; benign: refusal or
     an unhelpful answer) and per source set, with 95% intervals bootstrapped over prompts: a
-    real evaluation set mixes sets whose rates differ, and one overall rate hides which moved."""
+    real evaluation set mixes sets whose rates differ, and one overall rate hides which moved.
+    The held-out judges' rate stands beside the panel's (NaN where none is held out)."""
     by_prompt = eval_prompts.drop_duplicates("prompt_id").set_index("prompt_id")
     rows = []
     for name, evaluated in results.items():
         generations = evaluated.generations
-        flagged = np.asarray(generations.labels) == "violation"
+        judges = {"": np.asarray(generations.labels) == "violation"}
+        if generations.heldout_labels:
+            judges["heldout_"] = np.asarray(generations.heldout_labels) == "violation"
         prompt_ids = np.asarray(generations.prompt_ids)
         for grouping in GROUPINGS:
             if grouping not in by_prompt:
@@ -126,13 +137,17 @@ def rates_by_group(
             groups = by_prompt[grouping].reindex(prompt_ids).fillna("unknown").astype(str)
             for group in sorted(set(groups)):
                 mask = (groups == group).to_numpy()
-                interval = bootstrap_mean(flagged[mask].astype(float), prompt_ids[mask], seed=seed)
-                rows.append({"policy": name, "grouping": grouping, "group": group,
-                             "prompts": len(set(prompt_ids[mask])), "samples": int(mask.sum()),
-                             "violation_rate": interval.estimate,
-                             "violation_rate_ci_low": interval.low,
-                             "violation_rate_ci_high": interval.high})  # fmt: skip
-    return pd.DataFrame(rows)
+                row = {"policy": name, "grouping": grouping, "group": group,
+                       "prompts": len(set(prompt_ids[mask])), "samples": int(mask.sum())}  # fmt: skip
+                for prefix, flagged in judges.items():
+                    interval = bootstrap_mean(
+                        flagged[mask].astype(float), prompt_ids[mask], seed=seed
+                    )
+                    row |= {f"{prefix}violation_rate": interval.estimate,
+                            f"{prefix}violation_rate_ci_low": interval.low,
+                            f"{prefix}violation_rate_ci_high": interval.high}  # fmt: skip
+                rows.append(row)
+    return pd.DataFrame(rows, columns=list(GROUP_RATE_COLUMNS))
 
 
 def compare_stages(
@@ -141,8 +156,8 @@ def compare_stages(
     side_by_side_prompts: int,
     reusable: Mapping[str, PolicyEvaluation] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The stage table, the side-by-side generations, and the rates per category and source."""
     """Evaluate each policy under one protocol; `policies` starts with "base", the protocol's.
+    Returns the stage table, the side-by-side generations, and the rates per category and source.
 
     `reusable` holds evaluations already made under this same protocol, by the fingerprint of
     the policy's weights (`EvalProtocol.reusable`); a policy found there is not evaluated again."""
@@ -273,13 +288,15 @@ def _rates_by_group_table(by_group: pd.DataFrame) -> str:
     if by_group is None or by_group.empty:
         return ""
     lines = [f"| {r.grouping} | {r.group} | {r.policy} | {r.prompts} | {r.violation_rate:.3f} "
-             f"[{r.violation_rate_ci_low:.3f}, {r.violation_rate_ci_high:.3f}] |"
+             f"[{r.violation_rate_ci_low:.3f}, {r.violation_rate_ci_high:.3f}] | "
+             + ("-" if math.isnan(r.heldout_violation_rate) else
+                f"{r.heldout_violation_rate:.3f} [{r.heldout_violation_rate_ci_low:.3f}, "
+                f"{r.heldout_violation_rate_ci_high:.3f}]") + " |"
              for r in by_group.itertuples()]  # fmt: skip
     return (
         "\n## Violation rate by category and source (table: `stage_rates_by_group`)\n\n"
-        "| by | group | policy | prompts | violation rate [95% interval] |\n|---|---|---|---|---|\n"
-        + "\n".join(lines)
-        + "\n"
+        "| by | group | policy | prompts | panel violation rate [95% interval] | held-out judges' "
+        "[95% interval] |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
     )
 
 

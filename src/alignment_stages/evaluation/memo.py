@@ -51,12 +51,17 @@ def generations_to_json(generations: Generations) -> str:
     return json.dumps(asdict(generations), ensure_ascii=False)
 
 
+# Fields added after evaluations were first stored: an older evaluation has them empty.
+LATER_FIELDS = ("heldout_labels",)
+
+
 def generations_from_json(text: str) -> Generations:
     values = json.loads(text)
-    missing = [f.name for f in fields(Generations) if f.name not in values]
+    missing = [f.name for f in fields(Generations)
+               if f.name not in values and f.name not in LATER_FIELDS]  # fmt: skip
     if missing:
         raise ValueError(f"a stored evaluation lacks the generations' fields {missing}")
-    return Generations(**{f.name: values[f.name] for f in fields(Generations)})
+    return Generations(**{f.name: values[f.name] for f in fields(Generations) if f.name in values})
 
 
 def stamp_history(

@@ -192,6 +192,7 @@ def _held_out_judge_metrics(
     rate."""
     verdicts = panel.judge_detailed(generations.prompts, generations.texts, judged.categories)
     labels = [v.label for v in verdicts.panel]
+    generations.heldout_labels = labels  # the rates per category and source read them
     flagged = [float(label == "violation") for label in labels]
     metrics = {
         "heldout_violation_rate": violation_rate(labels),

@@ -40,6 +40,8 @@ class Generations:
     kl_to_base: list[float] = field(default_factory=list)  # Σ_t log π − log π_base per sample
     rewards: list[float] = field(default_factory=list)  # reward-model score per sample
     labels: list[str] = field(default_factory=list)  # judge panel label per sample
+    # The held-out judges' label per sample (judges PPO never sees); empty when none is held out.
+    heldout_labels: list[str] = field(default_factory=list)
 
 
 @torch.no_grad()

@@ -10,7 +10,6 @@ from alignment_stages.models.config import LoraParams
 from alignment_stages.parameters import (
     LauncherParams,
     StrictModel,
-    category_counts,
     check_category_mix,
 )
 
