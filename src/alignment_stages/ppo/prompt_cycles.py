@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from alignment_stages.models.base import as_messages
-from alignment_stages.ppo.config import category_counts
+from alignment_stages.parameters import category_counts
 
 logger = logging.getLogger(__name__)
 
