@@ -27,7 +27,14 @@ pytestmark = pytest.mark.skipif(not SMOLLM2_INSTALLED, reason="the smollm2 extra
 SHORT_EVAL = {"samples_per_prompt": 1, "max_new_tokens": 8, "batch_size": 4, "max_prompts": 4}
 CUT_DOWN = {
     "parameters_base_model.yml": {
-        "base_model": {"sft": {"epochs": 0.2, "max_length": 128, "logging_steps": 1}}
+        "base_model": {
+            "sft": {
+                "epochs": 0.2,
+                "max_length": 128,
+                "logging_steps": 1,
+                "own_refusals": {"prompts": 4, "max_new_tokens": 8, "batch_size": 8},
+            }
+        }
     },
     "parameters_reward_model.yml": {
         "reward_model": {

@@ -21,7 +21,7 @@ from alignment_stages.models.training import (
     logits_head_off_gpu,
     seed_everything,
 )
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:
     return ModelArtifact(model=model, tokenizer=tokenizer)
 
 
-def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> ModelArtifact:
+def base_checkpoint(sft_examples: pd.DataFrame, params: BaseModelParams) -> ModelArtifact:
+    """The policy before SFT: the pretrained checkpoint, or the tiny model and its tokenizer."""
     seed_everything(params.seed)
     if params.pretrained:
         policy = load_pretrained_policy(params)
@@ -137,9 +138,35 @@ def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> Mo
             model=build_tiny_causal_lm(tokenizer, params.tiny), tokenizer=tokenizer
         )
     logger.info("base_model/parameters=%d", sum(p.numel() for p in policy.model.parameters()))
+    return policy
+
+
+def train_base_policy(
+    policy: ModelArtifact,
+    sft_examples: pd.DataFrame,
+    params: BaseModelParams,
+    own_answers: pd.DataFrame | None = None,
+) -> ModelArtifact:
+    """SFT (when enabled) on `sft_examples`' mix, and on `own_answers` (prompt_messages, answer:
+    the checkpoint's own words, `stages.base_model`) beside it."""
     if params.sft.enabled:
         dataset = sft_dataset(sft_examples, params.sft.rejected_share, params.seed,
                               params.sft.safe_answer_max_score)  # fmt: skip
+        if own_answers is not None and len(own_answers):
+            dataset = concatenate_datasets([dataset, own_answer_dataset(own_answers)])
         policy = run_sft(policy, dataset, params.sft, params.seed)
     policy.model.eval()
     return policy
+
+
+def own_answer_dataset(own_answers: pd.DataFrame) -> Dataset:
+    return Dataset.from_list(
+        [
+            {"prompt": as_messages(prompt), "completion": [{"role": "assistant", "content": a}]}
+            for prompt, a in zip(own_answers["prompt_messages"], own_answers["answer"], strict=True)
+        ]
+    )
+
+
+def build_base_policy(sft_examples: pd.DataFrame, params: BaseModelParams) -> ModelArtifact:
+    return train_base_policy(base_checkpoint(sft_examples, params), sft_examples, params)

@@ -53,6 +53,23 @@ class LoraParams(StrictModel):
     )
 
 
+class OwnRefusalParams(StrictModel):
+    """The checkpoint's own refusals, added to its SFT (`stages.base_model`): unsafe training
+    prompts answered by the checkpoint continuing `answer_prefix`, kept where the proxy judges
+    read a refusal. Published answers of people-scored harmlessness are too few to teach a
+    checkpoint that answers nearly every harmful request to refuse any (docs/performance.md)."""
+
+    prompts: int = Field(400, gt=0, description="unsafe ppo_prompts drawn (all, if fewer)")
+    samples_per_prompt: int = Field(
+        2, gt=0, description="answers sampled per prompt; the first read as a refusal is kept"
+    )
+    answer_prefix: str = Field("I can't help with that.", min_length=1)
+    max_new_tokens: int = Field(48, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    batch_size: int = Field(64, gt=0)
+    seed: int = 0
+
+
 class SFTParams(TrainingParams):
     epochs: float = Field(8.0, gt=0, description="passes over sft_examples")
     learning_rate: float = Field(3e-3, gt=0, lt=1)
@@ -64,6 +81,10 @@ class SFTParams(TrainingParams):
         None, ge=0, le=1,
         description="keep an unsafe prompt's example only where its chosen answer scores at most "
         "this (people's harm score; 0 = harmless); null keeps every example",
+    )  # fmt: skip
+    own_refusals: OwnRefusalParams | None = Field(
+        None, description="add the checkpoint's own guided refusals of unsafe prompts to the SFT "
+        "examples; null adds none",
     )  # fmt: skip
     # A pretrained checkpoint needs only a nudge: LoRA, merged back into the weights afterwards,
     # so base_policy stays a plain model (and PPO's own LoRA goes on top of it).
@@ -81,6 +102,9 @@ class BaseModelParams(StrictModel):
     def _tiny_model_needs_sft(self) -> BaseModelParams:
         if not self.pretrained and not self.sft.enabled:
             raise ValueError("sft.enabled must be true when base_model.pretrained is empty")
+        if self.sft.own_refusals is not None and not (self.pretrained and self.sft.enabled):
+            # The tiny model is built from sft_examples: before SFT it has nothing to say.
+            raise ValueError("sft.own_refusals needs a pretrained checkpoint and sft.enabled")
         return self
 
 

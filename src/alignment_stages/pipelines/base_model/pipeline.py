@@ -8,7 +8,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 build_base_policy_node,
-                inputs=["sft_examples", "params:base_model"],
+                inputs=[
+                    "sft_examples",
+                    "ppo_prompts",
+                    "params:base_model",
+                    "params:behaviour_judges",
+                ],
                 outputs="base_policy",
                 name="build_base_policy",
             )
