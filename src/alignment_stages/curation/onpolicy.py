@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from pydantic import Field, model_validator
 
-from alignment_stages.judges.panel_labels import AnswerSampleParams
+from alignment_stages.models.config import AnswerSampleParams
 from alignment_stages.parameters import check_category_mix
 
 SOURCE_FORMAT = "onpolicy"

@@ -12,7 +12,6 @@ with unanimity standing in for a learned label model.
 from __future__ import annotations
 
 import random
-from typing import Literal
 
 import pandas as pd
 import torch
@@ -21,10 +20,10 @@ from pydantic import Field
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import as_messages
+from alignment_stages.models.config import AnswerSampleParams
 from alignment_stages.models.modes import eval_mode
 from alignment_stages.models.precision import autocast, resolve_precision
 from alignment_stages.models.sampling import encode_prompts, prompt_length_batches, sample_responses
-from alignment_stages.parameters import StrictModel
 
 LABEL = "panel_agreement"
 # The columns of `labelled_answers` (curation.published writes them): answers with a human or
@@ -33,20 +32,6 @@ LABELLED_COLUMNS = (
     "source", "record_index", "prompt_text", "answer", "label", "score", "harm_category",
     "category", "split",
 )  # fmt: skip
-
-
-class AnswerSampleParams(StrictModel):
-    """How a policy answers a seeded sample of its training prompts, several times each."""
-
-    prompts: int = Field(64, gt=0, description="training prompts sampled, per category mix")
-    samples_per_prompt: int = Field(2, gt=0)
-    max_new_tokens: int = Field(48, gt=0)
-    temperature: float = Field(1.0, gt=0)
-    batch_size: int = Field(32, gt=0)
-    seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="sampling precision, as the evaluation's (models.precision)"
-    )
 
 
 class PanelSampleParams(AnswerSampleParams):

@@ -64,13 +64,16 @@ def sft_dataset(
         # A published answer with no rejected one beside it (AlpacaEval's) is always the answer.
         draw = rng.random()
         response = rejected if isinstance(rejected, str) and draw < rejected_share else chosen
-        rows.append(
-            {
-                "prompt": as_messages(prompt),
-                "completion": [{"role": "assistant", "content": response}],
-            }
-        )
+        rows.append(sft_conversation(prompt, response))
     return Dataset.from_list(rows)
+
+
+def sft_conversation(prompt, response: str) -> dict:
+    """One prompt-completion row, as TRL's SFTTrainer reads it."""
+    return {
+        "prompt": as_messages(prompt),
+        "completion": [{"role": "assistant", "content": response}],
+    }
 
 
 def curated_texts(sft_examples: pd.DataFrame):
@@ -162,8 +165,10 @@ def train_base_policy(
 def own_answer_dataset(own_answers: pd.DataFrame) -> Dataset:
     return Dataset.from_list(
         [
-            {"prompt": as_messages(prompt), "completion": [{"role": "assistant", "content": a}]}
-            for prompt, a in zip(own_answers["prompt_messages"], own_answers["answer"], strict=True)
+            sft_conversation(prompt, answer)
+            for prompt, answer in zip(
+                own_answers["prompt_messages"], own_answers["answer"], strict=True
+            )
         ]
     )
 

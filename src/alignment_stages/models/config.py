@@ -53,7 +53,21 @@ class LoraParams(StrictModel):
     )
 
 
-class OwnRefusalParams(StrictModel):
+class AnswerSampleParams(StrictModel):
+    """How a policy answers a seeded sample of its training prompts, several times each."""
+
+    prompts: int = Field(64, gt=0, description="training prompts sampled, per category mix")
+    samples_per_prompt: int = Field(2, gt=0)
+    max_new_tokens: int = Field(48, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    batch_size: int = Field(32, gt=0)
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="sampling precision, as the evaluation's (models.precision)"
+    )
+
+
+class OwnRefusalParams(AnswerSampleParams):
     """The checkpoint's own refusals, added to its SFT (`stages.base_model`): unsafe training
     prompts answered by the checkpoint continuing `answer_prefix`, kept where the proxy judges
     read a refusal. Published answers of people-scored harmlessness are too few to teach a
@@ -63,11 +77,8 @@ class OwnRefusalParams(StrictModel):
     samples_per_prompt: int = Field(
         2, gt=0, description="answers sampled per prompt; the first read as a refusal is kept"
     )
-    answer_prefix: str = Field("I can't help with that.", min_length=1)
-    max_new_tokens: int = Field(48, gt=0)
-    temperature: float = Field(1.0, gt=0)
     batch_size: int = Field(64, gt=0)
-    seed: int = 0
+    answer_prefix: str = Field("I can't help with that.", min_length=1)
 
 
 class SFTParams(TrainingParams):

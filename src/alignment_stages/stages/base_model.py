@@ -20,7 +20,7 @@ import logging
 import pandas as pd
 
 from alignment_stages.judges.config import JudgesParams, build_judge_panel
-from alignment_stages.judges.panel_labels import AnswerSampleParams, sample_answers
+from alignment_stages.judges.panel_labels import sample_answers
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.base import base_checkpoint, train_base_policy
 from alignment_stages.models.config import BaseModelParams, OwnRefusalParams
@@ -63,12 +63,7 @@ def sample_own_refusals(
     panel = build_judge_panel(judges, None)
     if panel is None:
         raise ValueError("base_model.sft.own_refusals needs a proxy judge in behaviour_judges")
-    sampling = AnswerSampleParams(
-        prompts=params.prompts, samples_per_prompt=params.samples_per_prompt,
-        max_new_tokens=params.max_new_tokens, temperature=params.temperature,
-        batch_size=params.batch_size, seed=params.seed,
-    )  # fmt: skip
-    answers = sample_answers(policy, unsafe, sampling, answer_prefix=params.answer_prefix)
+    answers = sample_answers(policy, unsafe, params, answer_prefix=params.answer_prefix)
     verdicts = panel.judge_detailed(
         list(answers["prompt_messages"]), list(answers["answer"]), [UNSAFE] * len(answers)
     ).panel
