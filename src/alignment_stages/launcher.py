@@ -19,6 +19,7 @@ log and returns nothing, so Kedro saves nothing.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -228,6 +229,10 @@ def worker_main(address: str, workdir: Path) -> None:
         outputs = _import_stage(address)(**read_values(workdir / "inputs"))
     if state.is_main_process:
         write_values(outputs, workdir / "outputs")
+    del outputs
+    # A DDP wrapper kept alive by a reference cycle would be freed at interpreter exit, after the
+    # process group below is gone, and its reducer can then hang the rank (docs/pitfalls.md).
+    gc.collect()
     state.wait_for_everyone()
     # Tear the process group down before exit: gloo threads still running when the interpreter
     # exits can end a rank with "terminate called without an active exception".

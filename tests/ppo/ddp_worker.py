@@ -1,6 +1,7 @@
 """Run by `accelerate launch --cpu --num_processes 2` from test_distributed.py: two PPO updates
 in DDP over gloo, each rank on its own prompts, then each rank writes what it saw."""
 
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.models.tiny import tiny_policy
 
 
 def main(out_dir: Path) -> None:
+    faulthandler.dump_traceback_later(180, exit=True)  # a hang fails with every thread's stack
     accelerator = Accelerator(cpu=True)
     seed_everything(0)  # same initial weights on every rank
     policy = tiny_policy()
@@ -39,6 +41,12 @@ def main(out_dir: Path) -> None:
         "checksum": checksum,
     }
     (out_dir / f"rank{rank}.json").write_text(json.dumps(result))
+    # The DDP wrapper goes first, while its process group still lives: freed at interpreter exit,
+    # after the group was destroyed, its reducer hung one rank in about one launch in ten on a
+    # loaded 2-core machine (both ranks had written their results). `free_memory` drops the
+    # accelerator's references to the prepared model and optimizer and collects them.
+    del trainer
+    accelerator.free_memory()
     # Both ranks reach the teardown together, then destroy the process group: gloo threads still
     # alive at interpreter exit can abort a rank ("terminate called without an active exception").
     accelerator.wait_for_everyone()

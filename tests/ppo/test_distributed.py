@@ -8,8 +8,11 @@ is what this test runs (and asserts: world size 2).
 
 import json
 import os
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from alignment_stages.launcher import free_port
 from tests.conftest import REPO_ROOT
@@ -23,10 +26,19 @@ def test_two_process_ddp_keeps_weights_in_sync_and_reduces_statistics(tmp_path):
         "--main_process_port", str(free_port()),  # not 29500: another launch may still hold it
         str(REPO_ROOT / "tests" / "ppo" / "ddp_worker.py"), str(tmp_path),
     ]  # fmt: skip
-    completed = subprocess.run(
-        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    # Its own session, so that a hang kills the launcher and both ranks, and what they printed
+    # (the worker dumps every thread's stack after 180 s) reaches the failure message.
+    process = subprocess.Popen(
+        command, env=env, cwd=REPO_ROOT, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        pytest.fail(f"the two-process run did not finish in 240 s:\n{stderr[-3000:]}")
+    assert process.returncode == 0, stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     # DDP averaged the gradients: both ranks hold the same weights after two updates.
