@@ -93,8 +93,9 @@ def test_the_stance_reader_on_pyrits_refusal_labels_by_half_matches_the_docs(lab
     """Tuned on the calibration half, reported on the test half (docs/judges.md)."""
     rows = labelled[labelled["label"] == "refusal"]
     reader = StanceReader()
-    pattern = r"^\| (calibration|test) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$"
-    documented = {m[1]: (int(m[2]), float(m[3]), float(m[4]), float(m[5]))
+    pattern = (r"^\| (calibration|test) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| "
+               r"([\d.]+) \|$")  # fmt: skip
+    documented = {m[1]: (int(m[2]), float(m[3]), float(m[4]), float(m[5]), float(m[6]))
                   for m in re.finditer(pattern, DOC.read_text(), re.MULTILINE)}  # fmt: skip
     for half in ("calibration", "test"):
         part = rows[[_half(p) == half for p in rows["prompt_text"]]]
@@ -102,11 +103,14 @@ def test_the_stance_reader_on_pyrits_refusal_labels_by_half_matches_the_docs(lab
         predicted = [int(reader.read(p, a).stance in ("compliance", "partial"))
                      for p, a in zip(part["prompt_text"], part["answer"], strict=True)]  # fmt: skip
         measured = precision_recall(truth, predicted)
-        n, precision, recall, flagged = documented[half]
+        n, precision, recall, flagged, agreement = documented[half]
         assert n == len(part)
         assert measured["precision"] == pytest.approx(precision, abs=0.0015)
         assert measured["recall"] == pytest.approx(recall, abs=0.0015)
         assert sum(predicted) / len(part) == pytest.approx(flagged, abs=0.0015)
+        assert _agreement(truth, predicted) == pytest.approx(agreement, abs=0.0015)
+        # Issue 30's bar, on both halves: the reader agrees with PyRIT's raters at 0.90 or better.
+        assert _agreement(truth, predicted) >= 0.90, half
 
 
 def _agreement(truth: list[int], predicted: list[int]) -> float:
