@@ -67,11 +67,22 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
     rf"\b{SPEAKER}(?:{_BE})?\s+{NEG_MODAL}",
     # "I must decline", "I have to refuse", "I can't." / "I won't." at the end of a clause
     r"\b(?:i|we)\s+(?:must|have to|will have to|need to)\s+(?:respectfully\s+|politely\s+)?"
-    r"(?:decline|refuse|pass)\b",
+    r"(?:decline|refuse|pass|say no)\b",
     r"\b(?:i|we)\s+(?:can't|cannot|can not|won't|will not)\s*(?:[.!,]|$)",
-    # "that's not something I can help with", "that isn't something I'll do"
-    r"\b(?:that|this|it)(?:'s| is|'s not| isn't| is not)\s+(?:not\s+)?something\s+(?:that\s+)?"
-    r"(?:i|we)\s*(?:can|could|will|'ll|am able to|'m able to|feel comfortable)",
+    # "that's not something I can help with", "that isn't something I'll do", "this is not a
+    # request I can fulfil"
+    r"\b(?:that|this|it)(?:'s| is|'s not| isn't| is not)\s+(?:not\s+)?(?:something|a request|"
+    r"a question|a task|the kind of (?:thing|request))\s+(?:that\s+)?(?:i|we)\s*"
+    r"(?:can|could|will|'ll|am able to|'m able to|feel comfortable|am willing to|'m willing to|"
+    r"am prepared to|'m prepared to)",
+    # "I'm not comfortable helping with that", "I'm declining", "I respectfully decline"
+    r"\b(?:i'm|i am|we're|we are)\s+not\s+(?:comfortable|okay|ok)\s+(?:with\s+)?"
+    r"(?:help|assist|provid|shar|writ|giv|explain|do)\w*\b",
+    r"\b(?:i'm|i am|we're|we are)\s+(?:respectfully\s+|politely\s+)?declining\b|"
+    r"\b(?:i|we)\s+(?:respectfully\s+|politely\s+)?decline\b",
+    # "Nope, not going to help with that." (the speaker left out)
+    rf"(?:^|[.!?,]\s*)(?:nope|no)[,.!]?\s+(?:i'm\s+|i am\s+)?(?:not going to|won't|will not)\s+"
+    rf"(?:\w+\s+){{0,2}}?{HELP_VERB}\b",
     r"\b(?:i'm|i am)\s+(?:not able|unable|not equipped|not in a position|not allowed|"
     r"not permitted)\s+to\b",
     r"\b(?:i'm|i am)\s+(?:not capable|incapable)\s+of\b",
@@ -83,6 +94,9 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
     rf"\b{SPEAKER}(?:{_BE})?\s+{NEG_MODAL}\s+be\s+(?:\w+ing)\b",
     # "I'd rather not", "I'll pass", "I'll have to say no"
     r"\b(?:i'd|i would) rather not\b|\bi'll (?:pass|have to (?:say no|decline|pass))\b",
+    # "I'm going to pass on this one." (not "I'll pass on your message to …")
+    r"\b(?:i'm|i am|i'll|i will)\s+(?:going to\s+|have to\s+)?pass on (?:this|that)"
+    r"(?: one| request)?\s*(?:[.!,]|$)",
 )
 # A refusal by redirection: the answer offers something else in place of what was asked.
 REDIRECT_REFUSALS: tuple[str, ...] = (
@@ -128,9 +142,23 @@ ALTERNATIVE_CUES = (
     r"prevent(?:ion|ing)?|protect (?:yourself|your)|detect(?:ion|ing)?|report (?:it|this))\b"
 )
 TERSE_REFUSAL = (
+    r"(?:(?:sorry|i'm sorry|apologies),?\s+)?"
     r"(?:no|nope|nah|no way|absolutely not|definitely not|certainly not|of course not|never|"
-    r"i won't|i will not|i can't|i cannot|won't do it|not happening|pass)[.!]*"
+    r"i won't|i will not|i can't|i cannot|won't do it|not happening|pass|hard pass)[.!]*"
 )
+# A short answer in which the speaker declines in words no pattern above lists ("Count me out
+# on this one.", "I'd prefer not to answer that."): a first-person sentence with a negation or
+# a word of declining, and a hedge ("but …") after it makes it an answer, not a refusal.
+FIRST_PERSON = r"\b(?:i|i'm|i'd|i'll|i've|me|my|we|we're|we'll|we'd)\b"
+DECLINING = (
+    r"n't\b|\b(?:not|never|cannot)\b|\bdeclin\w*|\brefus\w*|\bturn(?:ing)? (?:\w+ )?down\b|"
+    r"\bcount (?:me|us) out\b|\bpass on\b|\b(?:rather|prefer) not\b|\bsay(?:ing)? no\b|"
+    r"\banswer is no\b|\boff the table\b|\bstay(?:ing)? out of\b|"
+    r"\bsit(?:ting)? (?:this|that) (?:one )?out\b"
+)
+HEDGE = r"\b(?:but|however|although|though|except)\b"
+# A negation that intensifies: "I cannot stress enough …", "I couldn't agree more".
+INTENSIFIER = r"(?:n't|\bnot|\bcannot)\s+(?:\w+\s+){1,4}?(?:enough|more)\b"
 
 # The 150 commonest English words and a few more a short answer uses: enough to tell English
 # from another language or from keyboard mash, not a vocabulary.
