@@ -81,6 +81,22 @@ class OwnRefusalParams(AnswerSampleParams):
     answer_prefix: str = Field("I can't help with that.", min_length=1)
 
 
+class OwnAnswerParams(AnswerSampleParams):
+    """The checkpoint's own answers to benign training prompts, added to its SFT beside its own
+    refusals (`stages.base_model`): each prompt answered `samples_per_prompt` times, the first
+    answer the proxy judges read as helpful kept. Without them every short answer in the
+    model's own style that the SFT shows is a refusal, and the base learns to refuse in its
+    own style, asked anything (run U refused 0.600 of AlpacaEval's requests, docs/performance.md).
+    Filtering the model's own samples by a judge and training on those kept is rejection
+    sampling fine-tuning (RAFT, Dong et al. 2023; ReST, Gulcehre et al. 2023)."""
+
+    prompts: int = Field(200, gt=0, description="benign ppo_prompts drawn (all, if fewer)")
+    samples_per_prompt: int = Field(
+        2, gt=0, description="answers sampled per prompt; the first read as helpful is kept"
+    )
+    batch_size: int = Field(64, gt=0)
+
+
 class SFTParams(TrainingParams):
     epochs: float = Field(8.0, gt=0, description="passes over sft_examples")
     learning_rate: float = Field(3e-3, gt=0, lt=1)
@@ -95,6 +111,10 @@ class SFTParams(TrainingParams):
     )  # fmt: skip
     own_refusals: OwnRefusalParams | None = Field(
         None, description="add the checkpoint's own guided refusals of unsafe prompts to the SFT "
+        "examples; null adds none",
+    )  # fmt: skip
+    own_answers: OwnAnswerParams | None = Field(
+        None, description="add the checkpoint's own helpful answers to benign prompts to the SFT "
         "examples; null adds none",
     )  # fmt: skip
     # A pretrained checkpoint needs only a nudge: LoRA, merged back into the weights afterwards,
@@ -113,9 +133,10 @@ class BaseModelParams(StrictModel):
     def _tiny_model_needs_sft(self) -> BaseModelParams:
         if not self.pretrained and not self.sft.enabled:
             raise ValueError("sft.enabled must be true when base_model.pretrained is empty")
-        if self.sft.own_refusals is not None and not (self.pretrained and self.sft.enabled):
-            # The tiny model is built from sft_examples: before SFT it has nothing to say.
-            raise ValueError("sft.own_refusals needs a pretrained checkpoint and sft.enabled")
+        for name in ("own_refusals", "own_answers"):
+            if getattr(self.sft, name) is not None and not (self.pretrained and self.sft.enabled):
+                # The tiny model is built from sft_examples: before SFT it has nothing to say.
+                raise ValueError(f"sft.{name} needs a pretrained checkpoint and sft.enabled")
         return self
 
 
