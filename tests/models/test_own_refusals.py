@@ -31,6 +31,11 @@ def _prompts(categories) -> pd.DataFrame:
     })  # fmt: skip
 
 
+def _asked(prompts: pd.DataFrame, category: str) -> set[str]:
+    return {m[0]["content"] for m in prompts.loc[prompts["category"] == category,
+                                                 "prompt_messages"]}  # fmt: skip
+
+
 def _answer_params(**overrides) -> OwnAnswerParams:
     return OwnAnswerParams(**{"prompts": 8, "samples_per_prompt": 2, "max_new_tokens": 4,
                               "batch_size": 8, **overrides})  # fmt: skip
@@ -45,8 +50,7 @@ def test_one_refusal_per_unsafe_prompt_in_the_models_own_words_after_the_opening
     prompts = _prompts(["unsafe", "benign", "unsafe", "benign", "unsafe"])
     policy = tiny_policy()
     kept = sample_own_refusals(policy, prompts, _params(), LETS_THROUGH)
-    asked = {m[0]["content"] for m in prompts.loc[prompts["category"] == "unsafe",
-                                                  "prompt_messages"]}  # fmt: skip
+    asked = _asked(prompts, "unsafe")
     assert {m[0]["content"] for m in kept["prompt_messages"]} == asked  # each once, none benign
     assert len(kept) == 3 and kept["answer"].str.startswith(OPENING).all()
     assert (kept["answer"].str.len() > len(OPENING)).any()  # the model wrote on
@@ -63,8 +67,7 @@ def test_one_own_answer_per_benign_prompt_with_no_opening():
     prompts = _prompts(["unsafe", "benign", "unsafe", "benign", "benign"])
     policy = tiny_policy()
     kept = sample_own_answers(policy, prompts, _answer_params(), LETS_THROUGH)
-    asked = {m[0]["content"] for m in prompts.loc[prompts["category"] == "benign",
-                                                  "prompt_messages"]}  # fmt: skip
+    asked = _asked(prompts, "benign")
     assert {m[0]["content"] for m in kept["prompt_messages"]} == asked  # each once, none unsafe
     assert not kept["answer"].str.startswith(OPENING).any()
     again = sample_own_answers(policy, prompts, _answer_params(), LETS_THROUGH)
