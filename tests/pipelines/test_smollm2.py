@@ -33,7 +33,6 @@ CUT_DOWN = {
                 "max_length": 128,
                 "logging_steps": 1,
                 "own_refusals": {"prompts": 4, "max_new_tokens": 8, "batch_size": 8},
-                "own_answers": {"prompts": 4, "max_new_tokens": 8, "batch_size": 8},
             }
         }
     },
