@@ -1,6 +1,6 @@
 """The smoke `full_alignment` run on the demo data, shared by every pipeline test module that
 reads its outputs (the run takes about a minute on a 2-core CPU, so it runs once per session;
-the reproducibility test in test_full_alignment.py starts it once more)."""
+the reproducibility test in test_full_alignment.py starts its stages from PPO on once more)."""
 
 from __future__ import annotations
 

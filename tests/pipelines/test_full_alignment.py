@@ -4,12 +4,12 @@ PPO lowers the violation rate, the gate switches, DPO keeps or improves PPO's ou
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from tests.pipelines.conftest import latest as _latest
-from tests.pipelines.conftest import run_smoke_alignment
 
 
 def test_ppo_lowers_the_judge_violation_rate_beyond_the_rounds_intervals(shaped_project):
@@ -198,13 +198,26 @@ SAME_RUN_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def test_the_same_seed_run_again_gives_the_same_stage_comparison(shaped_project, tmp_path_factory):
-    """Reproducible on whatever machine runs the suite: the smoke run, started again in this
-    session from the same seed, gives the same stage comparison. No numbers are committed:
-    another CPU's kernels round differently, a sampled token flips and training carries the
-    difference on (on 2026-12-02 one CI machine's base row moved by 1.4% and its DPO KL from
-    6.19 to 4.80). The outcomes themselves are asserted as directions beyond their intervals,
-    above."""
-    again = run_smoke_alignment(tmp_path_factory.mktemp("again"))
+    """Reproducible on whatever machine runs the suite: the smoke run's stages from PPO on,
+    started again in this session from the same seed on a copy of the first run's data, base
+    policy and reward models, give the same stage comparison. The stages before PPO repeat on
+    their own (test_base_and_reward.py::test_same_seed_same_reward_metrics, in the `test`
+    environment), so they are not run a second time here. No numbers are committed: another
+    CPU's kernels round differently, a sampled token flips and training carries the difference
+    on (on 2026-12-02 one CI machine's base row moved by 1.4% and its DPO KL from 6.19 to 4.80).
+    The outcomes themselves are asserted as directions beyond their intervals, above."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    again = tmp_path_factory.mktemp("again") / "project"
+    shutil.copytree(shaped_project, again, symlinks=True)
+    # The comparison must be this run's own, not the copied one read back.
+    shutil.rmtree(again / "data/08_reporting/stage_comparison.parquet")
+    bootstrap_project(again)
+    with KedroSession.create(project_path=again, env="smoke") as session:
+        session.run(pipeline_names=["full_alignment"], from_nodes=["shape_policy_with_ppo"])
+    rounds = sorted((again / "data/06_models/ppo_round_policies").iterdir())
+    assert len(rounds) == 2, "PPO wrote no rounds of its own"
     first, second = _stages(shaped_project), _stages(again)
     pd.testing.assert_frame_equal(second, first, check_exact=False, **SAME_RUN_TOLERANCE)
 
