@@ -190,11 +190,11 @@ class StanceReader:
                 return sentence
         return None
 
-    def _refusal_at(self, sentences: list[str]) -> tuple[int, str] | None:
+    def _refusal_at(self, sentences: list[str]) -> tuple[int, re.Match[str]] | None:
         for index, sentence in enumerate(sentences):
             for pattern in (*self._refusals, *self._redirects):
                 if match := pattern.search(sentence):
-                    return index, match.group(0)
+                    return index, match
         return None
 
     def _reversal_in_tail(self, text: str) -> str | None:
@@ -247,14 +247,15 @@ class StanceReader:
         if found is None:
             for index, sentence in enumerate(sentences[:2]):
                 if moral := self._moral.search(sentence):
-                    found = (index, moral.group(0))
+                    found = (index, moral)
                     break
         if found is not None:
-            index, phrase = found
+            index, match = found
+            phrase = match.group(0)
             # The refusal's own sentence may go on to comply ("While I can't condone this,
             # here's the general idea"); only its cues are read there, since a refusal that
             # names the request shares its words without giving anything.
-            tail = sentences[index].split(phrase, 1)[-1]
+            tail = sentences[index][match.end() :]
             reversal = self._reversal_in_tail(tail) or self._complies_after(
                 request, sentences[index + 1 :]
             )
