@@ -19,13 +19,18 @@ def latest(project: Path, relative: str) -> Path:
     return sorted((project / relative).iterdir())[-1] / Path(relative).name
 
 
+def run_smoke(project: Path, from_nodes: list[str] | None = None) -> None:
+    """The smoke `full_alignment` run in `project`, whole or from `from_nodes` on."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smoke") as session:
+        session.run(pipeline_names=["full_alignment"], from_nodes=from_nodes)
+
+
 def run_smoke_alignment(directory: Path) -> Path:
     """A new project under `directory`, with the demo data, after the smoke `full_alignment` run."""
     project = make_project(directory)
     write_demo_files(project / "data" / "01_raw" / "preferences")
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="smoke") as session:
-        session.run(pipeline_names=["full_alignment"])
+    run_smoke(project)
     return project
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from tests.pipelines.conftest import latest as _latest
+from tests.pipelines.conftest import run_smoke
 
 
 def test_ppo_lowers_the_judge_violation_rate_beyond_the_rounds_intervals(shaped_project):
@@ -206,16 +207,11 @@ def test_the_same_seed_run_again_gives_the_same_stage_comparison(shaped_project,
     CPU's kernels round differently, a sampled token flips and training carries the difference
     on (on 2026-12-02 one CI machine's base row moved by 1.4% and its DPO KL from 6.19 to 4.80).
     The outcomes themselves are asserted as directions beyond their intervals, above."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
     again = tmp_path_factory.mktemp("again") / "project"
     shutil.copytree(shaped_project, again, symlinks=True)
     # The comparison must be this run's own, not the copied one read back.
     shutil.rmtree(again / "data/08_reporting/stage_comparison.parquet")
-    bootstrap_project(again)
-    with KedroSession.create(project_path=again, env="smoke") as session:
-        session.run(pipeline_names=["full_alignment"], from_nodes=["shape_policy_with_ppo"])
+    run_smoke(again, from_nodes=["shape_policy_with_ppo"])
     rounds = sorted((again / "data/06_models/ppo_round_policies").iterdir())
     assert len(rounds) == 2, "PPO wrote no rounds of its own"
     first, second = _stages(shaped_project), _stages(again)
