@@ -121,7 +121,7 @@ def load_pretrained_policy(params: BaseModelParams) -> ModelArtifact:
     turn with it) masked as padding, so pad gets a token of its own. The sampler never draws it
     (`ppo.rollout.unsampled_token_ids`), so it is never trained on or scored.
     """
-    policy = load_checkpoint(params.pretrained, params.trust_remote_code)
+    policy = load_checkpoint(params.pretrained, params.trust_remote_code, params.gguf_cache)
     model, tokenizer = policy.model, policy.tokenizer
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})

@@ -23,6 +23,7 @@ from alignment_stages.models.artifacts import (
     load_tokenizer,
     refuse_pickle_weights,
 )
+from alignment_stages.models.gguf_cache import cache_entry, load_cached, write_cache
 from alignment_stages.models.hub import check_hub_source
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,14 @@ def resolve_source(source: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / relative)
 
 
-def load_checkpoint(source: str, trust_remote_code: bool = False) -> ModelArtifact:
-    """The model and tokenizer behind `base_model.pretrained`, with a chat template."""
+def load_checkpoint(
+    source: str, trust_remote_code: bool = False, gguf_cache: str | Path | None = None
+) -> ModelArtifact:
+    """The model and tokenizer behind `base_model.pretrained`, with a chat template. A GGUF is
+    dequantised once and kept under `gguf_cache` (`models.gguf_cache`); None reads it each time."""
     path = Path(resolve_source(source)).expanduser()
     if path.suffix == ".gguf" or path.is_file():
-        policy = load_gguf(path)
+        policy = _load_gguf_cached(path, gguf_cache)
     else:
         policy = _load_directory_or_hub(source, path, trust_remote_code)
     if not getattr(policy.tokenizer, "chat_template", None):
@@ -61,6 +65,17 @@ def load_checkpoint(source: str, trust_remote_code: bool = False) -> ModelArtifa
             "stage formats conversations with the checkpoint's own template. Use an instruct/chat "
             "checkpoint, or add a `chat_template` to its tokenizer_config.json."
         )
+    return policy
+
+
+def _load_gguf_cached(path: Path, gguf_cache: str | Path | None) -> ModelArtifact:
+    if gguf_cache is None or not path.is_file():
+        return load_gguf(path)  # a missing file is named by load_gguf
+    entry = cache_entry(path, Path(gguf_cache))
+    if (cached := load_cached(entry)) is not None:
+        return cached
+    policy = load_gguf(path)
+    write_cache(policy, entry)
     return policy
 
 

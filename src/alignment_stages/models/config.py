@@ -126,6 +126,11 @@ class BaseModelParams(StrictModel):
     seed: int = 0
     pretrained: str = Field("", description="local path or hub id; empty builds the tiny model")
     trust_remote_code: bool = Field(False, description="run code shipped with a checkpoint")
+    gguf_cache: str | None = Field(
+        "~/.cache/alignment_stages/gguf",
+        description="where a GGUF checkpoint's dequantised weights are kept after its first "
+        "load (models.gguf_cache); null dequantises the GGUF on every load",
+    )
     tiny: TinyModelParams = Field(default_factory=TinyModelParams)
     sft: SFTParams = Field(default_factory=SFTParams)
 
