@@ -45,7 +45,7 @@ def test_the_second_load_reads_the_kept_folder_and_gives_the_same_policy(fake_gg
     second = load_checkpoint(str(path), gguf_cache=cache)
     assert len(reads) == 1
     (entry,) = cache.iterdir()
-    assert entry.name.startswith("model-") and list(entry.glob("*.safetensors"))
+    assert entry.name.startswith("model-") and list(entry.rglob("*.safetensors"))
     assert not list(entry.rglob("*.bin")) and not list(entry.rglob("*.pt"))
     torch.testing.assert_close(_logits(second), _logits(first))
     assert second.tokenizer.chat_template == first.tokenizer.chat_template
@@ -102,7 +102,7 @@ def test_a_kept_folder_that_does_not_load_is_named_and_the_gguf_read(fake_gguf, 
     cache = tmp_path / "cache"
     load_checkpoint(str(path), gguf_cache=cache)
     (entry,) = cache.iterdir()
-    (weights,) = entry.glob("*.safetensors")
+    (weights,) = entry.rglob("*.safetensors")
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
     with caplog.at_level(logging.WARNING, logger="alignment_stages.models.gguf_cache"):
         policy = load_checkpoint(str(path), gguf_cache=cache)

@@ -8,9 +8,10 @@ Airflow deployment once per task that needs it. So the first load writes what it
 under `base_model.gguf_cache`, in a folder named by the file's SHA-256 and the transformers and
 gguf versions that read it, and later loads read that folder instead.
 
-The folder appears whole or not at all: it is written under a dot-name and renamed into place,
-so a killed write leaves only a dot-folder that no load reads. A folder that does not load is
-named in a warning and the GGUF is read instead; the cache is never the only copy of anything.
+The folder is a model artifact (`models.artifacts`), so it appears whole or not at all: it is
+written under a dot-name, marked complete, then renamed into place, and a killed write leaves
+only a dot-folder that no load reads. A folder that does not load is named in a warning and
+the GGUF is read instead; the cache is never the only copy of anything.
 """
 
 from __future__ import annotations
@@ -18,18 +19,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
-import torch
-
-from alignment_stages.models.artifacts import (
-    ModelArtifact,
-    load_pretrained_model,
-    load_tokenizer,
-    refuse_pickle_weights,
-)
+from alignment_stages.models.artifacts import ModelArtifact, load_artifact, save_artifact
 
 logger = logging.getLogger(__name__)
 _HASH_BLOCK = 1 << 20
@@ -48,13 +40,12 @@ def cache_entry(gguf: Path, root: Path) -> Path:
 
 
 def load_cached(entry: Path) -> ModelArtifact | None:
-    """The cached model and tokenizer, or None where there is no whole folder to read."""
+    """The cached model and tokenizer, or None where there is no whole folder to read. The
+    folder is a model artifact (`models.artifacts`): safetensors only, marked complete last."""
     if not entry.is_dir():
         return None
     try:
-        refuse_pickle_weights(entry)
-        model = load_pretrained_model(entry, "causal_lm", False, dtype=torch.float32)
-        tokenizer = load_tokenizer(entry, False)
+        cached = load_artifact(entry, "causal_lm")
     except (OSError, ValueError) as exc:
         logger.warning(
             "gguf_cache: %s does not load (%s); reading the GGUF instead. Delete the folder to "
@@ -64,23 +55,15 @@ def load_cached(entry: Path) -> ModelArtifact | None:
         )
         return None
     logger.info("gguf_cache: read the dequantised checkpoint from %s", entry)
-    return ModelArtifact(model=model.eval(), tokenizer=tokenizer)
+    return cached
 
 
 def write_cache(artifact: ModelArtifact, entry: Path) -> None:
-    """Write `artifact` to `entry` whole or not at all. A failure is a warning: the GGUF itself
-    stays the source, and the next load reads it again."""
-    staging: Path | None = None
+    """Write `artifact` to `entry` whole or not at all (`save_artifact` stages it in a hidden
+    sibling and renames it into place). A failure is a warning: the GGUF itself stays the
+    source, and the next load reads it again."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-        artifact.model.save_pretrained(staging, safe_serialization=True)
-        artifact.tokenizer.save_pretrained(staging)
-        staging.rename(entry)  # another process may have renamed its own copy in first
-        staging = None
+        save_artifact(artifact, entry)  # another process may have saved its own copy first
         logger.info("gguf_cache: kept the dequantised checkpoint in %s", entry)
     except OSError as exc:
         logger.warning("gguf_cache: could not keep the checkpoint in %s (%s)", entry, exc)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
