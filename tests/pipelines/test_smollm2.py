@@ -67,6 +67,7 @@ CUT_DOWN = {
             "epochs": 1,
             "min_examples_per_label": 5,
             "panel_samples": {"prompts": 4, "samples_per_prompt": 2, "max_new_tokens": 8},
+            "backbone": {"max_prompt_tokens": 32, "max_answer_tokens": 32},
         }
     },
     "parameters_preference_sampling.yml": {

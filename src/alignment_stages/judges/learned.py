@@ -25,6 +25,13 @@ import torch
 from pydantic import Field
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
+from alignment_stages.judges.backbone_probe import (
+    BackboneProbeParams,
+    fit_logistic,
+    pooled_features,
+    probe_from_checkpoint,
+    set_head,
+)
 from alignment_stages.judges.panel_labels import PanelSampleParams
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import TinyModelParams
@@ -50,6 +57,12 @@ class SafetyJudgeParams(StrictModel):
         description="the base policy's own answers, labelled where the judges agree, join the "
         "training data (judges.panel_labels); null: none",
     )
+    backbone: BackboneProbeParams | None = Field(
+        None,
+        description="a linear probe on a pretrained checkpoint's features, reading request and "
+        "answer (judges.backbone_probe); null: the small classifier of `model`, trained from "
+        "scratch on the answer alone",
+    )
     model: TinyModelParams = Field(
         default_factory=lambda: TinyModelParams(vocab_size=512, hidden_size=64,
                                                 intermediate_size=128, num_hidden_layers=1,
@@ -65,6 +78,7 @@ class TooFewSafetyLabelsError(ValueError):
 class LabelledTexts:
     texts: list[str]
     labels: list[int]  # 1 = unsafe
+    prompts: list[str]  # the request each text answers ("" where the data has none)
 
 
 # How a third-party label becomes safe (0) or unsafe (1); labels not listed are not used.
@@ -95,27 +109,32 @@ def safety_examples(
 ) -> LabelledTexts:
     """One (response, label) per labelled response, first occurrence of a text kept: answers
     people labelled (`labelled_answers`, e.g. PyRIT's) first, then the pairs' own labels."""
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     unsafe = set(unsafe_categories)
     if labelled_answers is not None:
-        categories = (labelled_answers["category"] if "category" in labelled_answers
-                      else [None] * len(labelled_answers))  # fmt: skip
-        for answer, label, score, category in zip(
+        n = len(labelled_answers)
+        categories = labelled_answers["category"] if "category" in labelled_answers else [None] * n
+        requests = (
+            labelled_answers["prompt_text"] if "prompt_text" in labelled_answers else [""] * n
+        )
+        for answer, label, score, category, request in zip(
             labelled_answers["answer"], labelled_answers["label"], labelled_answers["score"],
-            categories, strict=True,
+            categories, requests, strict=True,
         ):  # fmt: skip
             rule = THIRD_PARTY_RULES.get(label)
             verdict = rule(score, category) if rule else None
             if verdict is not None:
-                seen.setdefault(answer, verdict)
+                seen.setdefault(answer, (verdict, str(request)))
     for row in pairs.itertuples(index=False):
+        request = str(getattr(row, "prompt_text", "") or "")
         for text, flag, preferred in ((row.chosen, row.chosen_safe, True),
                                       (row.rejected, row.rejected_safe, False)):  # fmt: skip
             if flag is not None and not pd.isna(flag):
-                seen.setdefault(text, 0 if bool(flag) else 1)
+                seen.setdefault(text, (0 if bool(flag) else 1, request))
             elif getattr(row, "category", None) in unsafe:
-                seen.setdefault(text, 0 if preferred else 1)
-    return LabelledTexts(list(seen), list(seen.values()))
+                seen.setdefault(text, (0 if preferred else 1, request))
+    return LabelledTexts(list(seen), [label for label, _ in seen.values()],
+                         [request for _, request in seen.values()])  # fmt: skip
 
 
 def _is_held_out(text: str, fraction: float, seed: int) -> bool:
@@ -141,6 +160,8 @@ def train_safety_classifier(
     """Train on the labelled responses; held-out precision/recall of `unsafe` in the metrics."""
     examples = safety_examples(pairs, params.unsafe_categories, labelled_answers)
     check_enough_labels(examples, params.min_examples_per_label)
+    if params.backbone is not None:
+        return train_backbone_probe(examples, params, params.backbone)
     held = [_is_held_out(t, params.val_fraction, params.seed) for t in examples.texts]
     train = [(t, y) for t, y, h in zip(examples.texts, examples.labels, held, strict=True) if not h]
     val = [(t, y) for t, y, h in zip(examples.texts, examples.labels, held, strict=True) if h]
@@ -158,6 +179,36 @@ def train_safety_classifier(
     logger.info("safety_judge/precision=%.3f safety_judge/recall=%.3f on %d held-out responses",
                 metrics["precision"], metrics["recall"], len(val))  # fmt: skip
     return artifact, metrics
+
+
+def train_backbone_probe(
+    examples: LabelledTexts, params: SafetyJudgeParams, backbone: BackboneProbeParams
+) -> tuple[ModelArtifact, dict[str, Any]]:
+    """A logistic regression on the checkpoint's pooled features (`judges.backbone_probe`).
+
+    Held out by the request, not the answer: the probe reads the request, and PyRIT's
+    multi-rater sets answer one request many times, so a split by answer would test it on
+    requests it was fitted on."""
+    held = [_is_held_out(p or t, params.val_fraction, params.seed)
+            for p, t in zip(examples.prompts, examples.texts, strict=True)]  # fmt: skip
+    probe = probe_from_checkpoint(backbone)
+    features = pooled_features(probe, examples.prompts, examples.texts, backbone.max_prompt_tokens,
+                               backbone.max_answer_tokens, backbone.batch_size)  # fmt: skip
+    train = torch.tensor([not h for h in held])
+    labels = torch.tensor(examples.labels)
+    weight, bias = fit_logistic(features[train], labels[train].tolist(), backbone.weight_decay)
+    set_head(probe, weight, bias, backbone)
+    predicted = ((features[~train] @ weight + bias) > 0).long().tolist()
+    truth = labels[~train].tolist()
+    metrics = {"n_train": int(train.sum()), "n_val": int((~train).sum()),
+               "n_unsafe": sum(examples.labels), "backbone": backbone.pretrained,
+               "backbone_layers": backbone.layers, **precision_recall(truth, predicted),
+               "agreement": sum(p == y for p, y in zip(predicted, truth, strict=True))
+               / max(len(truth), 1)}  # fmt: skip
+    logger.info("safety_judge/precision=%.3f safety_judge/recall=%.3f safety_judge/agreement=%.3f "
+                "on %d held-out responses (probe on %s)", metrics["precision"], metrics["recall"],
+                metrics["agreement"], len(truth), backbone.pretrained)  # fmt: skip
+    return probe, metrics
 
 
 def _config(tokenizer, tiny: TinyModelParams) -> LlamaConfig:
