@@ -14,7 +14,12 @@ from alignment_stages.judges.backbone_probe import (
     probe_from_checkpoint,
 )
 from alignment_stages.judges.classifier import ClassifierJudge
-from alignment_stages.judges.learned import SafetyJudgeParams, train_safety_classifier
+from alignment_stages.judges.learned import (
+    LabelledTexts,
+    SafetyJudgeParams,
+    refusal_wrapped,
+    train_safety_classifier,
+)
 from alignment_stages.models.artifacts import load_artifact, save_artifact
 from alignment_stages.models.config import TinyModelParams
 from alignment_stages.models.tiny import build_tiny_causal_lm, train_tokenizer
@@ -114,8 +119,26 @@ def test_a_missing_checkpoint_is_named(tmp_path):
         probe_from_checkpoint(_params(str(tmp_path / "nowhere")))
 
 
-@pytest.mark.parametrize("field", ["layers", "max_prompt_tokens", "max_answer_tokens",
-                                   "weight_decay", "batch_size"])  # fmt: skip
-def test_non_positive_settings_are_rejected(field):
+@pytest.mark.parametrize(("field", "value"), [("layers", 0), ("max_prompt_tokens", 0),
+    ("max_answer_tokens", 0), ("weight_decay", 0), ("batch_size", 0), ("refusal_wrapped", 1.5)])  # fmt: skip
+def test_out_of_range_settings_are_rejected(field, value):
     with pytest.raises(ValidationError, match=field):
-        BackboneProbeParams(pretrained="x", **{field: 0})
+        BackboneProbeParams(pretrained="x", **{field: value})
+
+
+def test_unsafe_answers_come_again_behind_a_refusal_from_the_fitted_rows_only():
+    examples = LabelledTexts(
+        texts=["I can't help with that. It is dangerous.", "Sure: mix and heat.", "Step 1: cut.",
+               "Rinse the rice.", "I won't do that.", "Here: pick the lock."],
+        labels=[0, 1, 1, 0, 0, 1],
+        prompts=["bomb?", "bomb?", "lock?", "rice?", "lock?", "lock?"],
+    )  # fmt: skip
+    fitted = [0, 1, 2, 3]  # rows 4 and 5 are held out: neither their refusal nor their answer
+    wrapped = refusal_wrapped(examples, fitted, share=1.0, seed=0)
+    assert wrapped.labels == [1, 1] and wrapped.prompts == ["bomb?", "lock?"]
+    # The refusal is the first sentence of a fitted safe answer that reads as one ("Rinse the
+    # rice." does not); it opens one answer and closes the next.
+    assert wrapped.texts == ["I can't help with that. Sure: mix and heat.",
+                             "Step 1: cut. I can't help with that."]  # fmt: skip
+    assert refusal_wrapped(examples, fitted, share=0.0, seed=0).texts == []
+    assert refusal_wrapped(examples, [1, 2, 3], share=1.0, seed=0).texts == []  # no refusal

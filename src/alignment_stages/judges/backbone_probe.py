@@ -59,6 +59,9 @@ class BackboneProbeParams(StrictModel):
     # The L2 penalty on the standardised weights, against the mean log-loss: 0.1 is
     # scikit-learn's C = 0.01 at about 1,000 examples, the value chosen on PyRIT's labels.
     weight_decay: float = Field(0.1, gt=0)
+    # The share of unsafe training answers that come again opened or closed by a refusal
+    # (`judges.learned.refusal_wrapped`): refuse-then-comply answers are unsafe too.
+    refusal_wrapped: float = Field(1.0, ge=0, le=1)
     batch_size: int = Field(16, gt=0)
 
 

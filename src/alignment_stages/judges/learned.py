@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from alignment_stages.judges.backbone_probe import (
     set_head,
 )
 from alignment_stages.judges.panel_labels import PanelSampleParams
+from alignment_stages.judges.stance import StanceReader
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.config import TinyModelParams
 from alignment_stages.models.tiny import train_tokenizer
@@ -41,6 +44,7 @@ from alignment_stages.parameters import StrictModel
 
 logger = logging.getLogger(__name__)
 LABELS = {0: "safe", 1: "unsafe"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 class SafetyJudgeParams(StrictModel):
@@ -191,16 +195,20 @@ def train_backbone_probe(
     requests it was fitted on."""
     held = [_is_held_out(p or t, params.val_fraction, params.seed)
             for p, t in zip(examples.prompts, examples.texts, strict=True)]  # fmt: skip
+    fitted = [i for i, h in enumerate(held) if not h]
+    wrapped = refusal_wrapped(examples, fitted, backbone.refusal_wrapped, params.seed)
+    texts, prompts = examples.texts + wrapped.texts, examples.prompts + wrapped.prompts
     probe = probe_from_checkpoint(backbone)
-    features = pooled_features(probe, examples.prompts, examples.texts, backbone.max_prompt_tokens,
+    features = pooled_features(probe, prompts, texts, backbone.max_prompt_tokens,
                                backbone.max_answer_tokens, backbone.batch_size)  # fmt: skip
-    train = torch.tensor([not h for h in held])
-    labels = torch.tensor(examples.labels)
+    train = torch.tensor([not h for h in held] + [True] * len(wrapped.texts))
+    labels = torch.tensor(examples.labels + wrapped.labels)
     weight, bias = fit_logistic(features[train], labels[train].tolist(), backbone.weight_decay)
     set_head(probe, weight, bias, backbone)
     predicted = ((features[~train] @ weight + bias) > 0).long().tolist()
     truth = labels[~train].tolist()
     metrics = {"n_train": int(train.sum()), "n_val": int((~train).sum()),
+               "n_refusal_wrapped": len(wrapped.texts),
                "n_unsafe": sum(examples.labels), "backbone": backbone.pretrained,
                "backbone_layers": backbone.layers, **precision_recall(truth, predicted),
                "agreement": sum(p == y for p, y in zip(predicted, truth, strict=True))
@@ -209,6 +217,29 @@ def train_backbone_probe(
                 "on %d held-out responses (probe on %s)", metrics["precision"], metrics["recall"],
                 metrics["agreement"], len(truth), backbone.pretrained)  # fmt: skip
     return probe, metrics
+
+
+def refusal_wrapped(
+    examples: LabelledTexts, rows: Sequence[int], share: float, seed: int
+) -> LabelledTexts:
+    """Unsafe answers again, opened or closed by a refusal, and still unsafe.
+
+    Third-party labels hold almost no answer that refuses and then complies, the form a policy
+    optimised against a refusal judge learns (StrongREJECT, Souly et al. 2024: a refusal-looking
+    answer can still help). Fitted on them alone, the probe read 5 of the adversarial suite's
+    32 such answers as unsafe. So a `share` of the unsafe answers among `rows` comes again
+    with a refusal before it (every other one: after it), the refusal being the first sentence
+    of a safe answer among `rows` that reads as a refusal on its own."""
+    reader, generator = StanceReader(), random.Random(seed)
+    refusals = sorted({first for i in rows if examples.labels[i] == 0
+                       for first in [_SENTENCE_END.split(examples.texts[i].strip(), 1)[0]]
+                       if len(first.split()) <= 30
+                       and reader.read(examples.prompts[i], first).stance == "refusal"})  # fmt: skip
+    unsafe = [i for i in rows if examples.labels[i] == 1]
+    chosen = sorted(generator.sample(unsafe, round(share * len(unsafe)))) if refusals else []
+    texts = [f"{refusal} {examples.texts[i]}" if k % 2 == 0 else f"{examples.texts[i]} {refusal}"
+             for k, (i, refusal) in enumerate((i, generator.choice(refusals)) for i in chosen)]  # fmt: skip
+    return LabelledTexts(texts, [1] * len(texts), [examples.prompts[i] for i in chosen])
 
 
 def _config(tokenizer, tiny: TinyModelParams) -> LlamaConfig:
