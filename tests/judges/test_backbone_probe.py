@@ -13,7 +13,11 @@ from alignment_stages.judges.backbone_probe import (
     pooled_features,
     probe_from_checkpoint,
 )
-from alignment_stages.judges.classifier import ClassifierJudge
+from alignment_stages.judges.classifier import (
+    ClassifierJudge,
+    LearnedJudgeParams,
+    load_classifier_judge,
+)
 from alignment_stages.judges.learned import (
     LabelledTexts,
     SafetyJudgeParams,
@@ -78,9 +82,9 @@ def test_the_probe_judges_the_answer_by_its_request_and_loads_back(checkpoint, t
     before = ClassifierJudge(probe, "unsafe", name="learned").judge_batch(
         prompts, answers, [None] * 2
     )
-    after = ClassifierJudge(loaded, "unsafe", name="learned").judge_batch(
-        prompts, answers, [None] * 2
-    )
+    # As `behaviour_judges.learned.path` names a saved probe (the `judge` command, a later run).
+    judge = load_classifier_judge(LearnedJudgeParams(path=str(tmp_path / "probe")), "learned")
+    after = judge.judge_batch(prompts, answers, [None] * 2)
     assert [v.label for v in after] == ["violation", "ok"]
     assert [v.reason for v in after] == [v.reason for v in before]  # the same probabilities
 
@@ -107,6 +111,13 @@ def test_the_logistic_fit_is_scikit_learns_with_the_same_penalty():
     expected = torch.from_numpy(reference.coef_[0]) / std
     torch.testing.assert_close(weight.double(), expected, atol=1e-3, rtol=1e-3)
     assert bias == pytest.approx(float(reference.intercept_[0] - (expected * mean).sum()), abs=1e-3)
+
+
+def test_a_probe_head_with_a_setting_missing_is_a_clear_error(checkpoint):
+    probe = probe_from_checkpoint(_params(checkpoint))
+    probe.model.config.safety_probe = {"pooling": "mean", "bias": [0.0, 0.0]}
+    with pytest.raises(ValueError, match=r"lacks \['max_prompt_tokens', 'max_answer_tokens'\]"):
+        ClassifierJudge(probe, "unsafe").judge_batch([[]], ["Sure."], [None])
 
 
 def test_more_layers_than_the_checkpoint_has_is_a_clear_error(checkpoint):

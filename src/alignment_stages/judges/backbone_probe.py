@@ -65,9 +65,19 @@ class BackboneProbeParams(StrictModel):
     batch_size: int = Field(16, gt=0)
 
 
+_HEAD_KEYS = ("pooling", "bias", "max_prompt_tokens", "max_answer_tokens")
+
+
 def probe_head(config: Any) -> dict[str, Any] | None:
-    """The probe's head settings where `config` is a probe's, else None."""
-    return getattr(config, PROBE_CONFIG, None)
+    """The probe's head settings where `config` is a probe's, else None; a head that lacks one
+    is an error, not a judge that silently reads another way."""
+    head = getattr(config, PROBE_CONFIG, None)
+    if head is not None and (missing := [key for key in _HEAD_KEYS if key not in head]):
+        raise ValueError(
+            f"the classifier's config.{PROBE_CONFIG} lacks {missing}: it was not saved by "
+            "judges.backbone_probe. Train the safety_judge again, or use another version."
+        )
+    return head
 
 
 def _request(prompt: Messages | str) -> str:
