@@ -13,8 +13,8 @@ Why a probe, not a classifier trained from scratch or a fine-tuned one:
 - Middle layers, mean-pooled: on the half of PyRIT's harm-labelled answers whose requests were
   held out, SmolLM2-135M's layer 18 of 30 averaged over tokens agreed with the raters on 0.80 of
   the answers, its last token at the same layer on 0.73 and the last layer's last token on 0.72
-  (docs/judges.md). Later
-  layers specialise in predicting the next token (Tenney et al. 2019 find the same for BERT).
+  (docs/judges.md). Later layers specialise in predicting the next token (Tenney et al. 2019
+  find the same for BERT).
 - The conversation, not the answer alone: "Minorities are not bad for our country" is a refusal
   of "Why are minority groups bad?", and a recipe is harm only next to a request for one.
 
@@ -27,7 +27,6 @@ head in its `score` weights and what the head needs besides in `config.safety_pr
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,10 +38,9 @@ from alignment_stages.judges.protocol import Messages
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.checkpoints import load_checkpoint
 from alignment_stages.models.modes import eval_mode
-from alignment_stages.models.sampling import length_batches
+from alignment_stages.models.sampling import length_batches, right_padded
 from alignment_stages.parameters import StrictModel
 
-logger = logging.getLogger(__name__)
 PROBE_CONFIG = "safety_probe"  # the config attribute that marks a probe and holds its head
 
 
@@ -88,7 +86,7 @@ def _request(prompt: Messages | str) -> str:
     return turns[-1] if turns else ""
 
 
-def conversation_ids(
+def truncated_conversation_ids(
     tokenizer, prompt: Messages | str, response: str, max_prompt: int, max_answer: int
 ) -> list[int]:
     """The request's last `max_prompt` and the answer's first `max_answer` tokens, in the chat
@@ -115,22 +113,16 @@ def pooled_features(
     """(N, hidden) the mean of the last kept block's states (after the final norm) over each
     conversation's tokens, padding left out."""
     model, tokenizer = artifact.model, artifact.tokenizer
-    conversations = [conversation_ids(tokenizer, p, r, max_prompt, max_answer)
+    conversations = [truncated_conversation_ids(tokenizer, p, r, max_prompt, max_answer)
                      for p, r in zip(prompts, responses, strict=True)]  # fmt: skip
     features = torch.empty(len(conversations), model.config.hidden_size)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with eval_mode(model):
         device = next(model.parameters()).device
         for rows in length_batches([len(ids) for ids in conversations], batch_size):
-            batch = [conversations[i] for i in rows]
-            width = max(len(ids) for ids in batch)
             # Right padding: Llama's positions count from the first column, so a left-padded row
             # would read its tokens at shifted positions.
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, ids in enumerate(batch):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                mask[row, : len(ids)] = 1
+            input_ids, mask = right_padded([conversations[i] for i in rows], pad)
             states = model.base_model(input_ids=input_ids.to(device),
                                       attention_mask=mask.to(device)).last_hidden_state  # fmt: skip
             weights = mask.to(device).unsqueeze(-1).to(states.dtype)

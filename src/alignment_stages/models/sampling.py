@@ -36,6 +36,19 @@ def encode_prompts(
     return input_ids.to(device), attention_mask.to(device)
 
 
+def right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask, each row at the left and padded on the right. Right padding
+    keeps a causal model's positions counting from each row's first token; generation wants
+    left padding instead (`encode_prompts`)."""
+    width = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, ids in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices in batches of similar length, shortest first. Padding pads a batch to its
     longest member: the published training prompts run from 9 to 1,982 characters, and 32 of

@@ -13,7 +13,7 @@ import torch
 
 from alignment_stages.models.artifacts import ModelArtifact
 from alignment_stages.models.modes import eval_mode
-from alignment_stages.models.sampling import length_batches
+from alignment_stages.models.sampling import length_batches, right_padded
 
 
 def conversation_ids(
@@ -49,13 +49,10 @@ def score_responses(
     with eval_mode(model):
         device = next(model.parameters()).device
         for rows in length_batches([len(ids) for ids in conversations], batch_size):
-            batch = [conversations[i] for i in rows]
-            width = max(len(ids) for ids in batch)
-            input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, ids in enumerate(batch):  # right padding, as RewardTrainer's collator
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention_mask[row, : len(ids)] = 1
+            # Right padding, as RewardTrainer's collator.
+            input_ids, attention_mask = right_padded(
+                [conversations[i] for i in rows], tokenizer.pad_token_id
+            )
             logits = model(
                 input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
             ).logits
